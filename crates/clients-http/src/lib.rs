@@ -1,2 +1,138 @@
-//! `clients-http`: placeholder adapter crate. It compiles so the workspace has its final shape;
-//! the real adapter arrives with its own issue (see README.md, "Status").
+//! `clients-http`: the v1 JSON API over poem and poem-openapi.
+//!
+//! The API is generic over the domain's [`Ports`]: handlers parse and validate input at
+//! the edge (turning text into domain values), call one [`Service`] method, and map its
+//! per-operation error to problem details ([`problem::Problem`]). Every error, including
+//! the framework's own (bad JSON, missing auth, unknown route), is
+//! `application/problem+json` with a stable `code`.
+
+// Problems are built only on the error path of a request; boxing them would buy nothing.
+#![allow(clippy::result_large_err)]
+
+mod api;
+mod dto;
+pub mod limits;
+pub mod problem;
+mod responses;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use clients_domain::service::{Ports, Service};
+use poem::endpoint::BoxEndpoint;
+use poem::http::header;
+use poem::middleware::{SetHeader, SizeLimit};
+use poem::{EndpointExt, IntoResponse, Response, Route};
+use poem_openapi::OpenApiService;
+use poem_openapi::types::ToJSON;
+
+pub use limits::{Limits, LimitsConfig};
+use problem::Problem;
+
+/// Largest request body accepted (bulk requests of 100 emails fit many times over).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Whether the service can serve (`/readyz`): the app checks the database.
+#[async_trait]
+pub trait Readiness: Send + Sync + 'static {
+    /// `Err(why)` when not ready.
+    async fn ready(&self) -> Result<(), String>;
+}
+
+/// Configuration of the HTTP adapter.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Base URL clients reach the service at (`CLIENTS_PUBLIC_URL`), for the spec's server.
+    pub public_url: String,
+    /// Bearer token of internal services (`CLIENTS_SERVICE_TOKEN`); internal routes are
+    /// closed when unset.
+    pub service_token: Option<String>,
+    /// Rate limits.
+    pub limits: LimitsConfig,
+}
+
+/// Shared state of every handler.
+pub struct AppState<P: Ports> {
+    service: Arc<Service<P>>,
+    service_token: Option<String>,
+    limits: Limits,
+    readiness: Arc<dyn Readiness>,
+}
+
+impl<P: Ports> std::fmt::Debug for AppState<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("service_token", &self.service_token.as_ref().map(|_| "<set>")).finish()
+    }
+}
+
+impl<P: Ports> AppState<P> {
+    /// State for the handlers.
+    pub fn new(service: Arc<Service<P>>, config: &HttpConfig, readiness: Arc<dyn Readiness>) -> Self {
+        Self {
+            service,
+            service_token: config.service_token.clone().filter(|t| !t.is_empty()),
+            limits: Limits::new(config.limits),
+            readiness,
+        }
+    }
+
+    /// The rate limiters (the app shrinks them periodically).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+/// The client's address as the socket saw it. (Behind a load balancer, configure it
+/// to keep per-address limits meaningful; see `docs/operations.md`.)
+fn client_ip(req: &poem::Request) -> Option<IpAddr> {
+    req.remote_addr().as_socket_addr().map(std::net::SocketAddr::ip)
+}
+
+/// The OpenAPI service: every v1 route, probes included.
+pub fn openapi<P: Ports>(state: Arc<AppState<P>>, public_url: &str) -> OpenApiService<api::Apis<P>, ()> {
+    OpenApiService::new(api::apis(state), "clients", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Delegated agency access: agencies request a role in client accounts by email; clients approve \
+             within their plan's team slots; agencies list, resend, remove and \"Log in as\".",
+        )
+        .server(public_url.trim_end_matches('/'))
+}
+
+/// The whole HTTP application: the API, `/openapi.json`, interactive docs at `/docs`,
+/// body size limit, security headers, and problem+json for every framework error.
+pub fn app<P: Ports>(state: Arc<AppState<P>>, public_url: &str) -> BoxEndpoint<'static> {
+    let api = openapi(state, public_url);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .with(SizeLimit::new(MAX_BODY_BYTES))
+        .with(
+            SetHeader::new()
+                .overriding(header::CACHE_CONTROL, "no-store")
+                .overriding(header::REFERRER_POLICY, "no-referrer")
+                .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        )
+        .catch_all_error(|err| async move { problem_response(&problem::from_poem_error(&err)) })
+        .boxed()
+}
+
+/// Renders a problem as an `application/problem+json` response.
+pub fn problem_response(p: &Problem) -> Response {
+    let mut builder = Response::builder()
+        .status(p.status_code())
+        .content_type("application/problem+json")
+        .header(header::CACHE_CONTROL, "no-store");
+    if let Some(secs) = p.retry_after {
+        builder = builder.header(header::RETRY_AFTER, secs.to_string());
+    }
+    builder.body(p.to_json_string()).into_response()
+}
+
+/// The spec as JSON (for `cargo xtask openapi` and the drift check).
+pub fn spec_json<P: Ports>(state: Arc<AppState<P>>, public_url: &str) -> String {
+    openapi(state, public_url).spec()
+}

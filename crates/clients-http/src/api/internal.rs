@@ -1,0 +1,64 @@
+//! Routes for other internal services, behind the service token.
+
+use std::sync::Arc;
+
+use clients_domain::Principal;
+use clients_domain::service::Ports;
+use poem_openapi::OpenApi;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::{ApiTags, ServiceAuth, id};
+use crate::AppState;
+use crate::dto::{WebsiteDto, WebsiteStatusBody};
+use crate::problem::Problem;
+use crate::responses::{api_response, run};
+
+pub struct InternalApi<P: Ports> {
+    pub(super) state: Arc<AppState<P>>,
+}
+
+api_response!(
+    /// Website status.
+    WebsiteStatusResponse {
+        /// Recorded; the owning account's shared-account status follows.
+        #[oai(status = 200)]
+        Ok(Json<WebsiteDto>),
+    }
+);
+
+impl<P: Ports> InternalApi<P> {
+    /// The service principal, when the bearer is the configured service token
+    /// (compared in constant time; internal routes are closed when none is set).
+    fn service(&self, auth: &ServiceAuth) -> Result<Principal, Problem> {
+        match &self.state.service_token {
+            Some(expected) if bool::from(expected.as_bytes().ct_eq(auth.0.token.as_bytes())) => Ok(Principal::Service),
+            _ => Err(Problem::unauthorized()),
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Internal")]
+impl<P: Ports> InternalApi<P> {
+    /// Report a website's connection and health (`ok`, `warning`, `major_issue`).
+    #[oai(path = "/v1/internal/websites/:website_id/status", method = "put", operation_id = "reportWebsiteStatus")]
+    async fn website_status(
+        &self,
+        auth: ServiceAuth,
+        website_id: Path<Uuid>,
+        body: Json<WebsiteStatusBody>,
+    ) -> WebsiteStatusResponse {
+        run(async {
+            let p = self.service(&auth)?;
+            let site = self
+                .state
+                .service
+                .report_website_status(&p, id(website_id.0), body.connected, body.health.into())
+                .await?;
+            Ok(WebsiteStatusResponse::Ok(Json((&site).into())))
+        })
+        .await
+    }
+}
