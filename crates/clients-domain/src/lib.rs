@@ -21,6 +21,7 @@ mod access;
 mod access_request;
 mod account;
 mod audit;
+mod delivery;
 mod email;
 mod ids;
 mod notification;
@@ -43,6 +44,9 @@ pub use account::{
     Account, DisplayName, DisplayNameError, Password, PasswordError, PasswordHash, Session, SessionKind,
 };
 pub use audit::{AuditEvent, AuditKind};
+#[cfg(any(test, feature = "mocks"))]
+pub use delivery::MockMailer;
+pub use delivery::{DeliveryError, DeliveryPolicy, DeliveryReport, Mailer, deliver_due};
 pub use email::{Email, EmailError, MAX_EMAIL_LEN, MAX_LOCAL_PART_LEN};
 pub use ids::{AccessRequestId, AccountId, AuditEventId, MembershipId, OutboxMessageId, SessionId, WebsiteId};
 pub use notification::{Notification, OutgoingEmail};
