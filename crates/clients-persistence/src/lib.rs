@@ -1,1 +1,200 @@
-//! placeholder
+//! `clients-persistence`: the sea-orm adapter. One [`Store`] implements every storage
+//! port of `clients-domain` on SQLite (the embedded default) and PostgreSQL
+//! (production, possibly shared by several app instances).
+//!
+//! Map of the crate:
+//! - [`Store`], [`StoreOptions`]: connecting with server-grade defaults, migrating,
+//!   readiness;
+//! - `atomic`: [`AtomicStore`](clients_domain::ports::AtomicStore), *load, decide,
+//!   save* in one transaction with the client account locked;
+//! - `accounts`, `requests`, `websites`, `audit`, `outbox`: the other ports;
+//! - `idempotency`: `Idempotency-Key` records for the HTTP layer;
+//! - `entities` (private) and `mapping`: rows and their conversion to domain types;
+//! - `errors`: driver errors sorted into conflict, retry, unavailable and bug.
+//!
+//! Locking, per backend:
+//! - PostgreSQL runs at READ COMMITTED and locks what a decision depends on with
+//!   `SELECT … FOR UPDATE`: the client account row (which serialises everything that
+//!   touches its team), then the request row. A new request also takes a transaction
+//!   advisory lock on the recipient address and locks the agency row, so the
+//!   per-recipient cap and the duplicate check see every committed request. Rows are
+//!   always locked accounts first (by id), then requests, to keep deadlocks rare; the
+//!   ones that still happen are retried.
+//! - SQLite opens every write transaction with `BEGIN IMMEDIATE`, taking the single
+//!   write lock before the first read, so no two writers decide on the same data.
+//!
+//! Architecture invariant: nothing outside this crate sees a sea-orm type; rows are
+//! mapped to domain types at the boundary.
+
+mod accounts;
+mod atomic;
+mod audit;
+mod cursor;
+mod entities;
+mod errors;
+mod idempotency;
+mod mapping;
+mod outbox;
+mod requests;
+mod seal;
+mod tx;
+mod websites;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clients_domain::PlanCatalogue;
+use clients_domain::ports::StoreError;
+use migration::{Migrator, MigratorTrait as _};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+
+pub use idempotency::{IdempotencyRecord, IdempotencyStart};
+pub use seal::OutboxKey;
+
+/// How to connect, and what the adapter needs from configuration.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Team slots per plan, for the agency list's `client_slots`.
+    pub plans: PlanCatalogue,
+    /// Seals grant tokens in the outbox.
+    pub outbox_key: OutboxKey,
+    /// Pool size; `None`: 8 for SQLite (one writer at a time, readers in parallel
+    /// under WAL), 16 for PostgreSQL.
+    pub max_connections: Option<u32>,
+    /// How long a caller waits for a pooled connection before "unavailable".
+    pub acquire_timeout: Duration,
+    /// PostgreSQL `statement_timeout`: a statement running longer is cancelled and
+    /// reported as unavailable (`None`: the server's setting).
+    pub statement_timeout: Option<Duration>,
+    /// SQLite `busy_timeout`: how long a writer waits for the write lock.
+    pub sqlite_busy_timeout: Duration,
+    /// Tries of a transaction that keeps hitting serialization failures, deadlocks or
+    /// a busy database, before answering "unavailable".
+    pub max_attempts: u32,
+}
+
+impl StoreOptions {
+    /// Defaults for a server, with the given outbox key.
+    #[must_use]
+    pub fn new(outbox_key: OutboxKey) -> Self {
+        Self {
+            plans: PlanCatalogue::default(),
+            outbox_key,
+            max_connections: None,
+            acquire_timeout: Duration::from_secs(10),
+            statement_timeout: Some(Duration::from_secs(30)),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// The storage adapter: every storage port of `clients-domain`. Cheap to clone (the
+/// connection pool is shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: DatabaseConnection,
+    backend: DbBackend,
+    plans: PlanCatalogue,
+    outbox_key: OutboxKey,
+    max_attempts: u32,
+}
+
+impl Store {
+    /// Connects to `url`: `sqlite:<path>` (the file is created when missing) or
+    /// `postgres://…`.
+    ///
+    /// SQLite gets server defaults: WAL (readers never block the writer), foreign keys
+    /// on, `synchronous = NORMAL` (durable at checkpoints, safe under WAL), a busy
+    /// timeout, and a small pool. In-memory SQLite gets one connection, since every
+    /// connection would otherwise see its own empty database.
+    ///
+    /// # Errors
+    /// [`StoreError::Internal`] for an unsupported URL, [`StoreError::Unavailable`]
+    /// when the database cannot be reached.
+    pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            DbBackend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            DbBackend::Postgres
+        } else {
+            return Err(StoreError::Internal("database url must start with sqlite: or postgres://".to_owned()));
+        };
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.acquire_timeout(options.acquire_timeout).connect_timeout(options.acquire_timeout).sqlx_logging(false);
+        match backend {
+            DbBackend::Sqlite => {
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                let pool = if in_memory { 1 } else { options.max_connections.unwrap_or(8) };
+                let busy = options.sqlite_busy_timeout;
+                opts.max_connections(pool).map_sqlx_sqlite_opts(move |o| {
+                    o.create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .foreign_keys(true)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(busy)
+                });
+            }
+            _ => {
+                opts.max_connections(options.max_connections.unwrap_or(16));
+                if let Some(t) = options.statement_timeout {
+                    opts.statement_timeout(t);
+                }
+            }
+        }
+        let db = Database::connect(opts).await.map_err(|e| errors::classify(&e).into_store())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                backend,
+                plans: options.plans,
+                outbox_key: options.outbox_key,
+                max_attempts: options.max_attempts.max(1),
+            }),
+        })
+    }
+
+    /// Brings the schema up to date (every pending migration).
+    ///
+    /// # Errors
+    /// [`StoreError`] when a migration fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.inner.db, None).await.map_err(|e| errors::classify(&e).into_store())
+    }
+
+    /// Readiness: whether the database answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.db.ping().await.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Closes the pool (graceful shutdown; clones of this store stop working).
+    ///
+    /// # Errors
+    /// [`StoreError`] when closing fails.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.inner.db.close_by_ref().await.map_err(|e| errors::classify(&e).into_store())
+    }
+
+    /// Whether this store runs on PostgreSQL (else SQLite).
+    #[must_use]
+    pub fn is_postgres(&self) -> bool {
+        self.inner.backend == DbBackend::Postgres
+    }
+
+    fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    fn backend(&self) -> DbBackend {
+        self.inner.backend
+    }
+}

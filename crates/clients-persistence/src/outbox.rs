@@ -1,0 +1,179 @@
+//! The delivery side of the email outbox: claiming due messages with a lease, and
+//! recording each attempt's outcome.
+//!
+//! Claims never hand one message to two workers: on PostgreSQL the claiming UPDATE
+//! picks its rows with `FOR UPDATE SKIP LOCKED`, so concurrent workers (also in other
+//! app instances) skip each other's rows; on SQLite the UPDATE … RETURNING runs under
+//! the database's single write lock. A claim lasts `lease`: a crashed worker's
+//! messages become due again when it lapses.
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use clients_domain::ports::{ClaimedEmail, Outbox, StoreError};
+use clients_domain::{Delivery, OutboxMessageId};
+use sea_orm::{ConnectionTrait as _, DbBackend, EntityTrait as _, QueryResult, Value};
+use uuid::Uuid;
+
+use crate::Store;
+use crate::entities::outbox_message;
+use crate::errors::Failure;
+use crate::mapping::{SEALED_TOKEN, outbox_from, ts};
+use crate::tx::TxError;
+
+/// Longest error text kept per message.
+const MAX_ERROR_CHARS: usize = 1_000;
+
+fn clip(error: &str) -> String {
+    error.chars().take(MAX_ERROR_CHARS).collect()
+}
+
+/// A final outcome of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Final {
+    Sent,
+    Failed,
+}
+
+impl Store {
+    /// The payload with the sealed grant token removed, as an SQL expression.
+    fn erased_payload(&self) -> String {
+        match self.backend() {
+            DbBackend::Postgres => format!("payload - '{SEALED_TOKEN}'"),
+            _ => format!("json_remove(payload, '$.{SEALED_TOKEN}')"),
+        }
+    }
+
+    async fn claim_attempt(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease: TimeDelta,
+    ) -> Result<Vec<outbox_message::Model>, TxError<()>> {
+        let skip_locked = if self.backend() == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE email_outbox SET claimed_until = $1, attempts = attempts + 1 WHERE id IN (\
+                SELECT id FROM email_outbox WHERE state = 'pending' AND next_attempt_at <= $2 \
+                AND (claimed_until IS NULL OR claimed_until <= $2) \
+                ORDER BY next_attempt_at, id LIMIT $3{skip_locked}) \
+             RETURNING *"
+        );
+        let values: [Value; 3] = [ts(now + lease).into(), ts(now).into(), i64::from(limit).into()];
+        Ok(outbox_message::Entity::find().from_raw_sql(self.stmt(sql, values)).all(self.db()).await?)
+    }
+
+    /// Records a final outcome, erases the sealed token, and moves the request's
+    /// delivery state when this is the newest email for it (an older email's outcome
+    /// must not overwrite what a resend queued since).
+    async fn finish_attempt(
+        &self,
+        id: OutboxMessageId,
+        outcome: Final,
+        at: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> Result<(), TxError<()>> {
+        let tx = self.begin_write().await?;
+        let (state, sent_at): (&str, Option<DateTime<Utc>>) = match outcome {
+            Final::Sent => ("sent", Some(ts(at))),
+            Final::Failed => ("failed", None),
+        };
+        let sql = format!(
+            "UPDATE email_outbox SET state = $1, sent_at = $2, last_error = COALESCE($3, last_error), \
+             claimed_until = NULL, payload = {} WHERE id = $4 AND state = 'pending' \
+             RETURNING request_id, created_at",
+            self.erased_payload()
+        );
+        let values: [Value; 4] = [state.into(), sent_at.into(), error.map(clip).into(), id.as_uuid().into()];
+        let row: Option<QueryResult> = tx.query_one_raw(self.stmt(sql, values)).await?;
+        if let Some(row) = row {
+            let request: Option<Uuid> = row.try_get("", "request_id")?;
+            let created_at: DateTime<Utc> = row.try_get("", "created_at")?;
+            if let Some(request) = request {
+                let delivery = match outcome {
+                    Final::Sent => Delivery::Sent,
+                    Final::Failed => Delivery::Failed,
+                };
+                let sql = "UPDATE access_requests SET delivery = $1, updated_at = $2 WHERE id = $3 \
+                    AND NOT EXISTS (SELECT 1 FROM email_outbox o WHERE o.request_id = $3 \
+                    AND (o.created_at > $4 OR (o.created_at = $4 AND o.id > $5)))";
+                let values: [Value; 5] =
+                    [delivery.as_str().into(), ts(at).into(), request.into(), created_at.into(), id.as_uuid().into()];
+                tx.execute_raw(self.stmt(sql, values)).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn retry_attempt(
+        &self,
+        id: OutboxMessageId,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), TxError<()>> {
+        let sql = "UPDATE email_outbox SET next_attempt_at = $1, claimed_until = NULL, last_error = $2 \
+            WHERE id = $3 AND state = 'pending'";
+        let values: [Value; 3] = [ts(next_attempt_at).into(), clip(error).into(), id.as_uuid().into()];
+        self.db().execute_raw(self.stmt(sql, values)).await?;
+        Ok(())
+    }
+}
+
+fn store_error(e: TxError<()>) -> StoreError {
+    match e {
+        TxError::Db(f) => f.into_store(),
+        TxError::Refused(()) => StoreError::Internal("outbox write refused".to_owned()),
+    }
+}
+
+#[async_trait]
+impl Outbox for Store {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease: TimeDelta,
+    ) -> Result<Vec<ClaimedEmail>, StoreError> {
+        if limit == 0 {
+            return Ok(vec![]);
+        }
+        let mut rows =
+            self.retrying("claim outbox", || self.claim_attempt(now, limit, lease)).await.map_err(store_error)?;
+        rows.sort_by_key(|r| (r.next_attempt_at, r.id));
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match outbox_from(row, &self.inner.outbox_key) {
+                Ok(email) => {
+                    claimed.push(ClaimedEmail { email, attempts: u32::try_from(row.attempts - 1).unwrap_or(0) })
+                }
+                Err(Failure::Internal(why)) => {
+                    // A message no worker can render (wrong outbox key, corrupt
+                    // payload) would be claimed forever: fail it, visibly.
+                    tracing::error!(id = %row.id, %why, "undeliverable outbox message");
+                    let id = OutboxMessageId::from_uuid(row.id);
+                    self.mark_failed(id, now, &format!("undeliverable: {why}")).await?;
+                }
+                Err(other) => return Err(other.into_store()),
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn mark_sent(&self, id: OutboxMessageId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.retrying("outbox sent", || self.finish_attempt(id, Final::Sent, at, None)).await.map_err(store_error)
+    }
+
+    async fn mark_retry(
+        &self,
+        id: OutboxMessageId,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.retrying("outbox retry", || self.retry_attempt(id, next_attempt_at, error)).await.map_err(store_error)
+    }
+
+    async fn mark_failed(&self, id: OutboxMessageId, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        self.retrying("outbox failed", || self.finish_attempt(id, Final::Failed, at, Some(error)))
+            .await
+            .map_err(store_error)
+    }
+}
