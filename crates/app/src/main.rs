@@ -1,7 +1,99 @@
-//! `app`: the clients service binary. Placeholder while the adapters are built (issue 4
-//! wires configuration, persistence, mail and HTTP here).
+//! `app`: the clients service binary. `app` (or `app serve`) migrates and serves;
+//! `app migrate` only migrates; `app config check` prints the effective configuration;
+//! `app openapi` prints the API description.
 
-fn main() {
-    eprintln!("clients: the service is not wired yet; see README.md");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use app::{Config, Overrides};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "app", version, about = "Delegated agency access service")]
+struct Cli {
+    /// A TOML file with settings (below CLIENTS_* variables and flags in precedence).
+    #[arg(long, global = true, env = "CLIENTS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply migrations, then serve the API and deliver email (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Print the effective configuration (secrets masked); fail when it is invalid.
+    Check,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), &cli.overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    app::init_logging(config.log_format);
+    match run(cli.command.unwrap_or(Command::Serve), config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "these commands print their result")]
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let running = app::start(config.clone()).await?;
+            let url = config.public_url();
+            tracing::info!(addr = %running.addr, "listening");
+            println!("clients is listening on http://{}", running.addr);
+            println!("  API docs:     {url}/docs   (spec at {url}/openapi.json)");
+            println!(
+                "  database:     {}",
+                if config.database_url.starts_with("sqlite") { config.database_url.as_str() } else { "PostgreSQL" }
+            );
+            if config.mailer == app::MailerKind::File {
+                println!("  mail folder:  {} (one .eml per email)", config.mail_dir.display());
+            }
+            running.run_until_signal().await
+        }
+        Command::Migrate => {
+            let store = app::connect(&config).await?;
+            store.migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Config { action: ConfigAction::Check } => {
+            println!("{}", config.describe());
+            println!("configuration is valid");
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", app::openapi_json().await?);
+            Ok(())
+        }
+    }
 }

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use clients_domain::service::{Ports, Service};
 use poem::endpoint::BoxEndpoint;
 use poem::http::header;
-use poem::middleware::{SetHeader, SizeLimit};
+use poem::middleware::SetHeader;
 use poem::{EndpointExt, IntoResponse, Response, Route};
 use poem_openapi::OpenApiService;
 use poem_openapi::types::ToJSON;
@@ -109,7 +109,7 @@ pub fn app<P: Ports>(state: Arc<AppState<P>>, public_url: &str) -> BoxEndpoint<'
         .nest("/", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .with(SizeLimit::new(MAX_BODY_BYTES))
+        .around(limit_body)
         .with(
             SetHeader::new()
                 .overriding(header::CACHE_CONTROL, "no-store")
@@ -118,6 +118,24 @@ pub fn app<P: Ports>(state: Arc<AppState<P>>, public_url: &str) -> BoxEndpoint<'
         )
         .catch_all_error(|err| async move { problem_response(&problem::from_poem_error(&err)) })
         .boxed()
+}
+
+/// Refuses bodies over [`MAX_BODY_BYTES`]: by `Content-Length` when given, else
+/// (chunked uploads) by reading at most that much. Requests without a body pass.
+async fn limit_body<E: poem::Endpoint>(ep: Arc<E>, mut req: poem::Request) -> poem::Result<E::Output> {
+    let too_large = || poem::Error::from_status(poem::http::StatusCode::PAYLOAD_TOO_LARGE);
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES => return Err(too_large()),
+        Some(_) => {}
+        None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
+            let body = req.take_body().into_bytes_limit(MAX_BODY_BYTES).await.map_err(|_| too_large())?;
+            req.set_body(body);
+        }
+        None => {}
+    }
+    ep.call(req).await
 }
 
 /// Renders a problem as an `application/problem+json` response.

@@ -1,0 +1,48 @@
+//! The mail adapter chosen by configuration.
+
+use async_trait::async_trait;
+use clients_domain::{DeliveryError, Mailer, OutgoingEmail};
+use clients_mailer::{FileMailer, LogMailer, MailContext};
+
+use crate::config::{Config, MailerKind};
+
+/// One of the mail adapters.
+#[derive(Debug, Clone)]
+pub enum AnyMailer {
+    /// `.eml` files.
+    File(FileMailer),
+    /// Logs only.
+    Log(LogMailer),
+}
+
+impl AnyMailer {
+    /// The adapter `config` asks for.
+    ///
+    /// # Errors
+    /// When the mail folder cannot be created, or SES is asked for (not available yet).
+    pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let ctx = MailContext {
+            public_url: config.public_url(),
+            from: config.mail_from.clone(),
+            product: config.product_name.clone(),
+        };
+        Ok(match config.mailer {
+            MailerKind::File => Self::File(
+                FileMailer::new(&config.mail_dir, ctx)
+                    .map_err(|e| anyhow::anyhow!("cannot create the mail folder {}: {e}", config.mail_dir.display()))?,
+            ),
+            MailerKind::Log => Self::Log(LogMailer::new(ctx)),
+            MailerKind::Ses => anyhow::bail!("CLIENTS_MAILER=ses is not available in this build yet; use file or log"),
+        })
+    }
+}
+
+#[async_trait]
+impl Mailer for AnyMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), DeliveryError> {
+        match self {
+            Self::File(m) => m.send(email).await,
+            Self::Log(m) => m.send(email).await,
+        }
+    }
+}
