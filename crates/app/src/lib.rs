@@ -93,6 +93,47 @@ fn redact(url: &str) -> String {
 
 struct StoreReadiness(Store);
 
+/// `Idempotency-Key` records in the database.
+struct StoreIdempotency(Store);
+
+#[async_trait]
+impl clients_http::idempotency::IdempotencyStore for StoreIdempotency {
+    async fn reserve(
+        &self,
+        account: clients_domain::AccountId,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<clients_http::idempotency::Reservation, clients_domain::ports::StoreError> {
+        use clients_http::idempotency::Reservation;
+        use clients_persistence::IdempotencyStart;
+        Ok(match self.0.reserve_idempotency_key(account, key, fingerprint, chrono::Utc::now()).await? {
+            IdempotencyStart::Reserved => Reservation::Reserved,
+            IdempotencyStart::Replay(r) => Reservation::Replay { status: r.status, body: r.body },
+            IdempotencyStart::InProgress => Reservation::InProgress,
+            IdempotencyStart::Mismatch => Reservation::Mismatch,
+        })
+    }
+
+    async fn complete(
+        &self,
+        account: clients_domain::AccountId,
+        key: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<(), clients_domain::ports::StoreError> {
+        let record = clients_persistence::IdempotencyRecord { status, body: body.to_vec() };
+        self.0.complete_idempotency_key(account, key, &record).await
+    }
+
+    async fn release(
+        &self,
+        account: clients_domain::AccountId,
+        key: &str,
+    ) -> Result<(), clients_domain::ports::StoreError> {
+        self.0.release_idempotency_key(account, key).await
+    }
+}
+
 #[async_trait]
 impl Readiness for StoreReadiness {
     async fn ready(&self) -> Result<(), String> {
@@ -115,7 +156,10 @@ pub fn http_state(config: &Config, store: &Store) -> anyhow::Result<Arc<AppState
             ..LimitsConfig::default()
         },
     };
-    Ok(Arc::new(AppState::new(service, &http, Arc::new(StoreReadiness(store.clone())))))
+    Ok(Arc::new(
+        AppState::new(service, &http, Arc::new(StoreReadiness(store.clone())))
+            .with_idempotency(Arc::new(StoreIdempotency(store.clone()))),
+    ))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
@@ -249,6 +293,10 @@ async fn run_worker(
         };
         if last_shrink.elapsed() > Duration::from_secs(60) {
             state.limits().shrink();
+            // Keys are honoured for 24 hours, like the major payment APIs do.
+            if let Err(e) = store.purge_idempotency_keys(chrono::Utc::now() - chrono::TimeDelta::hours(24)).await {
+                tracing::warn!(error = %e, "purging idempotency keys failed");
+            }
             last_shrink = tokio::time::Instant::now();
         }
         if *stop.borrow() {

@@ -11,6 +11,7 @@
 
 mod api;
 mod dto;
+pub mod idempotency;
 pub mod limits;
 pub mod problem;
 mod responses;
@@ -58,6 +59,7 @@ pub struct AppState<P: Ports> {
     service_token: Option<String>,
     limits: Limits,
     readiness: Arc<dyn Readiness>,
+    idempotency: Option<Arc<dyn idempotency::IdempotencyStore>>,
 }
 
 impl<P: Ports> std::fmt::Debug for AppState<P> {
@@ -74,7 +76,15 @@ impl<P: Ports> AppState<P> {
             service_token: config.service_token.clone().filter(|t| !t.is_empty()),
             limits: Limits::new(config.limits),
             readiness,
+            idempotency: None,
         }
+    }
+
+    /// Honours `Idempotency-Key` on POST requests, keeping responses in `store`.
+    #[must_use]
+    pub fn with_idempotency(mut self, store: Arc<dyn idempotency::IdempotencyStore>) -> Self {
+        self.idempotency = Some(store);
+        self
     }
 
     /// The rate limiters (the app shrinks them periodically).
@@ -102,7 +112,7 @@ pub fn openapi<P: Ports>(state: Arc<AppState<P>>, public_url: &str) -> OpenApiSe
 /// The whole HTTP application: the API, `/openapi.json`, interactive docs at `/docs`,
 /// body size limit, security headers, and problem+json for every framework error.
 pub fn app<P: Ports>(state: Arc<AppState<P>>, public_url: &str) -> BoxEndpoint<'static> {
-    let api = openapi(state, public_url);
+    let api = openapi(state.clone(), public_url);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     Route::new()
@@ -110,13 +120,14 @@ pub fn app<P: Ports>(state: Arc<AppState<P>>, public_url: &str) -> BoxEndpoint<'
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .around(limit_body)
+        .catch_all_error(|err| async move { problem_response(&problem::from_poem_error(&err)) })
+        .around(move |ep, req| idempotency::idempotent(ep, req, state.clone()))
         .with(
             SetHeader::new()
                 .overriding(header::CACHE_CONTROL, "no-store")
                 .overriding(header::REFERRER_POLICY, "no-referrer")
                 .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         )
-        .catch_all_error(|err| async move { problem_response(&problem::from_poem_error(&err)) })
         .boxed()
 }
 

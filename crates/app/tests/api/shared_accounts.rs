@@ -306,3 +306,31 @@ async fn leaving_frees_the_clients_slot() {
     app.wait_emails("client@example.com", "agency_left", 1).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn idempotency_key_replays_the_first_answer_once() {
+    let app = spawn_app().await;
+    let (agency, _) = app.sign_up("agency@example.com", None).await;
+    let send = |email: &str| {
+        app.client
+            .post(format!("{}/v1/shared-accounts", app.base))
+            .bearer_auth(&agency)
+            .header("Idempotency-Key", "invite-42")
+            .json(&json!({"email": email, "role": "admin"}))
+            .send()
+    };
+    let first = crate::helpers::reply(send("client@example.com").await.unwrap()).await;
+    let again = send("client@example.com").await.unwrap();
+    assert_eq!(again.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    let again = crate::helpers::reply(again).await;
+    assert_eq!((first.status, again.status), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(first.body, again.body, "same response");
+    let other = crate::helpers::reply(send("other@example.com").await.unwrap()).await;
+    assert_eq!((other.status, other.code()), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"));
+    let list = app.get("/v1/shared-accounts", &agency).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "one row");
+    app.wait_emails("client@example.com", "access_requested", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(crate::helpers::emails_to(&app.mail_dir, "client@example.com").len(), 1, "one email");
+    app.stop().await;
+}
