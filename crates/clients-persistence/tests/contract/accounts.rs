@@ -84,3 +84,20 @@ contract!(readiness_pings_and_bad_urls_are_refused, |db: TestDb| async move {
     closed.close().await.unwrap();
     assert!(matches!(closed.ping().await, Err(StoreError::Unavailable(_))));
 });
+
+#[tokio::test]
+async fn an_in_memory_sqlite_store_works_on_its_single_connection() {
+    let key = clients_persistence::OutboxKey::random();
+    let store = Store::connect("sqlite::memory:", StoreOptions::new(key)).await.unwrap();
+    store.migrate().await.unwrap();
+    let account = Account {
+        id: AccountId::from_uuid(Uuid::from_u128(1)),
+        email: email("solo@example.com"),
+        email_verified: false,
+        name: None,
+        plan: Plan::Basic,
+        created_at: chrono::DateTime::UNIX_EPOCH,
+    };
+    store.create(&account, &PasswordHash::new("x".to_owned())).await.unwrap();
+    assert_eq!(store.find_by_email(&account.email).await.unwrap(), Some(account));
+}

@@ -53,7 +53,9 @@ contract!(the_database_never_holds_a_raw_grant_token, |db: TestDb| async move {
     let row = w.service.request_access(&w.signed_in(&agency), email("c@example.com"), Role::Admin).await.unwrap();
     let token = grant_token(&w, row.request.id()).await;
     let raw_bytes = URL_SAFE_NO_PAD.decode(token.expose()).unwrap();
-    assert!(db.texts("SELECT CAST(payload AS TEXT) FROM email_outbox").await.iter().any(|p| p.contains("sealed_token")));
+    assert!(
+        db.texts("SELECT CAST(payload AS TEXT) FROM email_outbox").await.iter().any(|p| p.contains("sealed_token"))
+    );
     let dump = everything_stored(&db).await;
     assert!(!contains(&dump, token.expose().as_bytes()), "token text at rest");
     assert!(!contains(&dump, &raw_bytes), "token bytes at rest");

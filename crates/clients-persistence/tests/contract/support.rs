@@ -5,6 +5,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,7 +15,7 @@ use clients_domain::{
     Account, AccountId, DisplayName, Email, Password, PasswordHash, Plan, Policy, Principal, SessionId, TOKEN_BYTES,
 };
 use clients_persistence::{OutboxKey, Store, StoreOptions};
-use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, Statement};
 use uuid::Uuid;
 
 /// Defines a contract test run on both backends: `contract!(name, |db| async move { … })`.
@@ -125,7 +126,10 @@ where
         }
         Backend::Postgres => {
             let admin_url = postgres_admin_url();
-            let conn = match Database::connect(&admin_url).await {
+            // A short timeout: an absent server should cost seconds, not the pool's 30.
+            let mut admin_options = ConnectOptions::new(admin_url.clone());
+            admin_options.max_connections(1).acquire_timeout(Duration::from_secs(3)).sqlx_logging(false);
+            let conn = match Database::connect(admin_options).await {
                 Ok(conn) => conn,
                 Err(e) if in_ci() => panic!("PostgreSQL at {admin_url} is unreachable and CI=true: {e}"),
                 Err(e) => {
