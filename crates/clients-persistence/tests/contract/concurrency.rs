@@ -3,6 +3,7 @@
 //! `for i in $(seq 10); do cargo test -p clients-persistence --test contract concurrency || break; done`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::TimeDelta;
 use clients_domain::ports::{Outbox as _, PageRequest, TeamRepository as _, WebsiteRepository as _};
@@ -11,6 +12,7 @@ use clients_domain::{
     AccessRequestId, DomainName, Health, NoFreeTeamSlots, Notification, OutboxMessageId, OutgoingEmail, Plan, Policy,
     Role, WebsiteSummary,
 };
+use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use crate::outbox::enqueue;
@@ -28,11 +30,16 @@ contract!(approvals_racing_for_three_slots_admit_exactly_three, |db: TestDb| asy
         let row = w.service.request_access(&principal, client.email.clone(), Role::Developer).await;
         requests.push(row.unwrap().request.id());
     }
+    // Every approval starts at once, to make the race as tight as the runtime allows.
+    let start = Arc::new(Barrier::new(requests.len()));
     let tasks: Vec<_> = requests
         .iter()
         .map(|id| {
-            let (service, principal, id) = (w.service.clone(), w.signed_in(&client), *id);
-            tokio::spawn(async move { service.approve(&principal, id).await })
+            let (service, principal, id, start) = (w.service.clone(), w.signed_in(&client), *id, start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                service.approve(&principal, id).await
+            })
         })
         .collect();
     let (mut approved, mut full) = (0, 0);
@@ -54,13 +61,15 @@ contract!(concurrent_requests_to_one_recipient_respect_its_daily_cap, |db: TestD
     for n in 0..12 {
         agencies.push(w.account(&format!("agency{n}@example.com"), Plan::Free, true).await);
     }
+    let start = Arc::new(Barrier::new(agencies.len()));
     let tasks: Vec<_> = agencies
         .iter()
         .map(|agency| {
-            let (service, principal) = (w.service.clone(), w.signed_in(agency));
-            tokio::spawn(
-                async move { service.request_access(&principal, email("busy@example.com"), Role::Biller).await },
-            )
+            let (service, principal, start) = (w.service.clone(), w.signed_in(agency), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                service.request_access(&principal, email("busy@example.com"), Role::Biller).await
+            })
         })
         .collect();
     let (mut sent, mut limited) = (0, 0);
