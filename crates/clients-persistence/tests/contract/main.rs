@@ -19,5 +19,6 @@ mod idempotency;
 mod migrations;
 mod outbox;
 mod requests;
+mod retries;
 mod scopes;
 mod websites;
