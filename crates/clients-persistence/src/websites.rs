@@ -75,7 +75,8 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         };
-        let before = Contribution::of(row.connected, Health::parse(&row.health).unwrap_or(Health::Ok));
+        let stored = website_from(&row)?;
+        let before = Contribution::of(stored.connected, stored.health);
         let after = Contribution::of(connected, health);
         website::Entity::update_many()
             .col_expr(website::Column::Connected, connected.into())
