@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use clients_domain::{DeliveryError, Mailer, OutgoingEmail};
-use clients_mailer::{FileMailer, LogMailer, MailContext};
+use clients_mailer::{FileMailer, LogMailer, MailContext, SesMailer};
 
 use crate::config::{Config, MailerKind};
 
@@ -13,13 +13,15 @@ pub enum AnyMailer {
     File(FileMailer),
     /// Logs only.
     Log(LogMailer),
+    /// Amazon SES v2.
+    Ses(SesMailer),
 }
 
 impl AnyMailer {
     /// The adapter `config` asks for.
     ///
     /// # Errors
-    /// When the mail folder cannot be created, or SES is asked for (not available yet).
+    /// When the mail folder cannot be created.
     pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
         let ctx = MailContext {
             public_url: config.public_url(),
@@ -32,7 +34,9 @@ impl AnyMailer {
                     .map_err(|e| anyhow::anyhow!("cannot create the mail folder {}: {e}", config.mail_dir.display()))?,
             ),
             MailerKind::Log => Self::Log(LogMailer::new(ctx)),
-            MailerKind::Ses => anyhow::bail!("CLIENTS_MAILER=ses is not available in this build yet; use file or log"),
+            MailerKind::Ses => {
+                Self::Ses(SesMailer::new(ctx, config.ses_endpoint.clone(), config.ses_configuration_set.clone()).await)
+            }
         })
     }
 }
@@ -43,6 +47,7 @@ impl Mailer for AnyMailer {
         match self {
             Self::File(m) => m.send(email).await,
             Self::Log(m) => m.send(email).await,
+            Self::Ses(m) => m.send(email).await,
         }
     }
 }

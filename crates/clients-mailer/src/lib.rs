@@ -8,8 +8,10 @@
 
 mod file;
 mod render;
+pub mod ses;
 
 pub use file::{FileMailer, LogMailer};
-pub use render::{MailContext, RenderError, Rendered, render, to_eml};
+pub use render::{MailContext, RenderError, Rendered, grant_link, render, to_eml};
+pub use ses::SesMailer;
 
 use clients_domain::OutgoingEmail;
