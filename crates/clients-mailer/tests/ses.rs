@@ -110,9 +110,17 @@ async fn ses_sends_verified_mail_and_classifies_failures() {
     let err = unverified.send(&grant_email(&token)).await.unwrap_err();
     assert!(matches!(err, DeliveryError::Permanent(ref why) if why.contains("MessageRejected")), "{err:?}");
 
-    // Nobody listening: transient, worth retrying.
+    // An endpoint that drops every connection (we hold the port, so nobody else
+    // answers on it): transient, worth retrying.
+    let dropper = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dropper_port = dropper.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = dropper.accept().await {
+            drop(socket);
+        }
+    });
     let down = SesMailer::from_sdk_config(
-        &sdk_config(&format!("http://127.0.0.1:{}", free_port())).await,
+        &sdk_config(&format!("http://127.0.0.1:{dropper_port}")).await,
         ctx("no-reply@mail.example.com"),
         None,
     );
