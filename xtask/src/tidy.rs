@@ -36,10 +36,15 @@ pub fn domain_io_dependencies(root: &Path) -> Result<BTreeSet<String>, String> {
         return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     let meta: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-    Ok(normal_closure(&meta, "clients-domain")
+    Ok(io_crates(normal_closure(&meta, "clients-domain")))
+}
+
+/// The names among `names` that are I/O crates.
+fn io_crates(names: BTreeSet<String>) -> BTreeSet<String> {
+    names
         .into_iter()
         .filter(|name| IO_CRATES.iter().any(|bad| name == bad.trim_end_matches('-') || name.starts_with(bad)))
-        .collect())
+        .collect()
 }
 
 /// Names of the packages reachable from `root_name` through normal dependency edges.
@@ -125,7 +130,16 @@ mod tests {
         let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
         let deps = normal_closure(&meta, "clients-domain");
         assert!(deps.contains("email_address") && deps.contains("chrono"), "{deps:?}");
-        assert!(!deps.contains("mockall"), "dev-dependencies are not part of the closure");
+        assert!(!deps.contains("proptest"), "dev-dependencies are not part of the closure");
+    }
+
+    #[test]
+    fn the_io_filter_catches_an_adapter_that_does_io() {
+        let out =
+            Command::new("cargo").args(["metadata", "--format-version", "1"]).current_dir(root()).output().unwrap();
+        let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let io = io_crates(normal_closure(&meta, "clients-persistence"));
+        assert!(io.contains("sea-orm") && io.contains("tokio"), "{io:?}");
     }
 
     #[test]
