@@ -147,6 +147,9 @@ fn test() -> Result<(), String> {
             ("AWS_EC2_METADATA_DISABLED", "true"),
         ]
     };
+    // nextest does not run doctests; the domain's rustdoc examples are tests too. They
+    // run first so the run ends with the test runners' summaries.
+    cargo(&["test", "--workspace", "--doc"])?;
     // Every crate's tests; the persistence contract suite covers both backends itself.
     run_tests(&["--workspace", "--all-targets"], moto_env)?;
     // The end-to-end API suite again, on PostgreSQL.
@@ -157,8 +160,7 @@ fn test() -> Result<(), String> {
     } else {
         eprintln!("xtask test: PostgreSQL unreachable; skipping the API suite on PostgreSQL (CI never skips it)");
     }
-    // nextest does not run doctests; the domain's rustdoc examples are tests too.
-    cargo(&["test", "--workspace", "--doc"])
+    Ok(())
 }
 
 fn ci() -> Result<(), String> {
