@@ -232,7 +232,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     store.migrate().await.map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
     let mailer = AnyMailer::from_config(&config).await?;
     let state = http_state(&config, &store)?;
-    let app = clients_http::app(state.clone(), &config.public_url());
+    let web = clients_web::WebConfig { public_url: config.public_url() };
+    let service = state.service().clone();
+    let app = clients_http::app_with(state.clone(), &config.public_url(), move |route| {
+        clients_web::mount(route, service, web)
+    });
 
     let acceptor = TcpListener::bind(config.listen.to_string())
         .into_acceptor()

@@ -87,6 +87,11 @@ impl<P: Ports> AppState<P> {
         self
     }
 
+    /// The domain service (shared with other inbound adapters, e.g. the web UI).
+    pub fn service(&self) -> &Arc<Service<P>> {
+        &self.service
+    }
+
     /// The rate limiters (the app shrinks them periodically).
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -112,13 +117,21 @@ pub fn openapi<P: Ports>(state: Arc<AppState<P>>, public_url: &str) -> OpenApiSe
 /// The whole HTTP application: the API, `/openapi.json`, interactive docs at `/docs`,
 /// body size limit, security headers, and problem+json for every framework error.
 pub fn app<P: Ports>(state: Arc<AppState<P>>, public_url: &str) -> BoxEndpoint<'static> {
+    app_with(state, public_url, |route| route)
+}
+
+/// As [`app`], letting another inbound adapter add its own routes (the web UI's pages)
+/// next to the API's. Exact paths added by `mount` take precedence over the API's
+/// catch-all; the API's paths (`/v1/…`, probes, `/openapi.json`, `/docs`) stay the API's.
+pub fn app_with<P: Ports>(
+    state: Arc<AppState<P>>,
+    public_url: &str,
+    mount: impl FnOnce(Route) -> Route,
+) -> BoxEndpoint<'static> {
     let api = openapi(state.clone(), public_url);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    Route::new()
-        .nest("/", api)
-        .at("/openapi.json", spec)
-        .nest("/docs", docs)
+    mount(Route::new().nest("/", api).at("/openapi.json", spec).nest("/docs", docs))
         .around(limit_body)
         .catch_all_error(|err| async move { problem_response(&problem::from_poem_error(&err)) })
         .around(move |ep, req| idempotency::idempotent(ep, req, state.clone()))
