@@ -21,9 +21,10 @@ mod m20261127_000003_websites;
 mod m20261127_000004_audit_events;
 mod m20261127_000005_email_outbox;
 mod m20261127_000006_idempotency_keys;
+mod m20261127_000007_settings_and_invoices;
 
 /// Every table this crate creates, in creation order (dropping runs in reverse).
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 10] = [
     "accounts",
     "sessions",
     "access_requests",
@@ -32,6 +33,8 @@ pub const TABLES: [&str; 8] = [
     "audit_events",
     "email_outbox",
     "idempotency_keys",
+    "account_settings",
+    "invoices",
 ];
 
 /// Runs the migrations (`Migrator::up(&db, None)` brings a database up to date).
@@ -48,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_audit_events::Migration),
             Box::new(m20261127_000005_email_outbox::Migration),
             Box::new(m20261127_000006_idempotency_keys::Migration),
+            Box::new(m20261127_000007_settings_and_invoices::Migration),
         ]
     }
 }

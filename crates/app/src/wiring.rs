@@ -132,6 +132,7 @@ impl Ports for AppPorts {
     type Clock = SystemClock;
     type Entropy = OsEntropy;
     type Hasher = Argon2Hasher;
+    type Resources = Store;
 
     fn accounts(&self) -> &Store {
         &self.store
@@ -162,6 +163,9 @@ impl Ports for AppPorts {
     }
     fn hasher(&self) -> &Argon2Hasher {
         &self.hasher
+    }
+    fn resources(&self) -> &Store {
+        &self.store
     }
 }
 

@@ -81,6 +81,10 @@ id_type!(
     /// A message in the email outbox.
     OutboxMessageId
 );
+id_type!(
+    /// An invoice of an account.
+    InvoiceId
+);
 
 #[cfg(test)]
 mod tests {

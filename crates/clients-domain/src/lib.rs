@@ -28,6 +28,7 @@ mod notification;
 mod plan;
 mod policy;
 pub mod ports;
+mod resources;
 mod role;
 pub mod service;
 mod shared_account;
@@ -48,10 +49,13 @@ pub use audit::{AuditEvent, AuditKind};
 pub use delivery::MockMailer;
 pub use delivery::{DeliveryError, DeliveryPolicy, DeliveryReport, Mailer, deliver_due};
 pub use email::{Email, EmailError, MAX_EMAIL_LEN, MAX_LOCAL_PART_LEN};
-pub use ids::{AccessRequestId, AccountId, AuditEventId, MembershipId, OutboxMessageId, SessionId, WebsiteId};
+pub use ids::{
+    AccessRequestId, AccountId, AuditEventId, InvoiceId, MembershipId, OutboxMessageId, SessionId, WebsiteId,
+};
 pub use notification::{Notification, OutgoingEmail};
 pub use plan::{InvalidTeamSlots, Plan, PlanCatalogue, SlotUsage, TeamSlots, UnknownPlan};
 pub use policy::{Policy, ResendPolicy, ResendWindow, RetryAfter};
+pub use resources::{AnalyticsSummary, InvalidInvoice, Invoice, InvoiceStatus, SettingsDocument, SettingsTooLarge};
 pub use role::{Permission, Permissions, Role, UnknownRole};
 pub use shared_account::{RowAction, SharedAccountRow, SharedAccountStatus};
 pub use team::{Member, NoFreeTeamSlots, PlanTooSmall, Team, TeamError};

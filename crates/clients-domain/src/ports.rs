@@ -15,9 +15,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use crate::{
-    AccessRequest, AccessRequestId, Account, AccountId, AuditEvent, Email, Health, Member, MembershipId,
-    OutboxMessageId, OutgoingEmail, Password, PasswordHash, Plan, Role, Session, SessionId, SharedAccountStatus,
-    SlotUsage, TOKEN_BYTES, TokenHash, Website, WebsiteId, WebsiteSummary,
+    AccessRequest, AccessRequestId, Account, AccountId, AuditEvent, Email, Health, Invoice, Member, MembershipId,
+    OutboxMessageId, OutgoingEmail, Password, PasswordHash, Plan, Role, Session, SessionId, SettingsDocument,
+    SharedAccountStatus, SlotUsage, TOKEN_BYTES, TokenHash, Website, WebsiteId, WebsiteSummary,
 };
 
 /// A storage failure the rules cannot decide about.
@@ -302,6 +302,42 @@ pub trait AuditRepository: Send + Sync + 'static {
         email: &Email,
         page: &PageRequest,
     ) -> Result<Page<AuditEvent>, ListError>;
+}
+
+/// Settings, invoices and the website summary of an account.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AccountResources: Send + Sync + 'static {
+    /// The account's settings (`None`: never written).
+    ///
+    /// # Errors
+    /// [`StoreError`] on storage failure.
+    async fn settings(&self, account: AccountId) -> Result<Option<SettingsDocument>, StoreError>;
+    /// Replaces the account's settings.
+    ///
+    /// # Errors
+    /// [`StoreError`] on storage failure.
+    async fn put_settings(
+        &self,
+        account: AccountId,
+        settings: &SettingsDocument,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The account's invoices, newest first.
+    ///
+    /// # Errors
+    /// [`ListError`].
+    async fn invoices(&self, account: AccountId, page: &PageRequest) -> Result<Page<Invoice>, ListError>;
+    /// Records an invoice from the billing system.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the account has an invoice with that number.
+    async fn add_invoice(&self, invoice: &Invoice) -> Result<(), StoreError>;
+    /// The account's website counters.
+    ///
+    /// # Errors
+    /// [`StoreError`] on storage failure.
+    async fn website_summary(&self, account: AccountId) -> Result<WebsiteSummary, StoreError>;
 }
 
 /// An outbox message claimed by a delivery worker.

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use clients_domain::ports::Page;
 use clients_domain::{
-    Account, AuditEvent, AuditKind, Delivery, Health, Member, Plan, RequestState, Role, RowAction, SharedAccountRow,
-    SharedAccountStatus, SlotUsage, Website,
+    Account, AnalyticsSummary, AuditEvent, AuditKind, Delivery, Health, Invoice, InvoiceStatus, Member, Plan,
+    RequestState, Role, RowAction, SharedAccountRow, SharedAccountStatus, SlotUsage, Website,
 };
 use poem_openapi::{Enum, Object};
 use uuid::Uuid;
@@ -58,6 +58,10 @@ wire_enum!(
 wire_enum!(
     /// Health a website reports.
     HealthDto <=> Health { Ok, Warning, MajorIssue }
+);
+wire_enum!(
+    /// Where an invoice stands.
+    InvoiceStatusDto <=> InvoiceStatus { Open, Paid, Void }
 );
 
 /// An account as its owner sees it.
@@ -582,4 +586,102 @@ pub struct AuditPage {
 pub struct HealthStatus {
     /// `ok`, or what is not ready.
     pub status: String,
+}
+
+/// An invoice.
+#[derive(Debug, Clone, Object)]
+pub struct InvoiceDto {
+    /// Invoice id.
+    pub id: Uuid,
+    /// Number, unique per account.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub number: String,
+    /// Start of the billed period.
+    pub period_start: DateTime<Utc>,
+    /// End of the billed period.
+    pub period_end: DateTime<Utc>,
+    /// Amount in the currency's minor unit (cents).
+    #[oai(validator(minimum(value = "0")))]
+    pub amount_cents: i64,
+    /// ISO 4217 code, e.g. `EUR`.
+    #[oai(validator(min_length = 3, max_length = 3))]
+    pub currency: String,
+    /// `open`, `paid` or `void`.
+    pub status: InvoiceStatusDto,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+}
+
+impl From<&Invoice> for InvoiceDto {
+    fn from(i: &Invoice) -> Self {
+        Self {
+            id: i.id.as_uuid(),
+            number: i.number.clone(),
+            period_start: i.period_start,
+            period_end: i.period_end,
+            amount_cents: i.amount_cents,
+            currency: i.currency.clone(),
+            status: i.status.into(),
+            issued_at: i.issued_at,
+        }
+    }
+}
+
+/// A page of invoices.
+#[derive(Debug, Clone, Object)]
+pub struct InvoicePage {
+    /// Invoices, newest first.
+    pub items: Vec<InvoiceDto>,
+    /// Pass as `cursor` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/internal/accounts/{account_id}/invoices`.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct InvoiceBody {
+    /// Number, unique per account.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub number: String,
+    /// Start of the billed period.
+    pub period_start: DateTime<Utc>,
+    /// End of the billed period.
+    pub period_end: DateTime<Utc>,
+    /// Amount in the currency's minor unit.
+    #[oai(validator(minimum(value = "0")))]
+    pub amount_cents: i64,
+    /// ISO 4217 code, upper case.
+    #[oai(validator(min_length = 3, max_length = 3))]
+    pub currency: String,
+    /// Status.
+    pub status: InvoiceStatusDto,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+}
+
+/// `GET /v1/accounts/{account_id}/analytics`.
+#[derive(Debug, Clone, Object)]
+pub struct AnalyticsDto {
+    /// Websites.
+    pub websites: u32,
+    /// Connected websites.
+    pub connected: u32,
+    /// Websites not connected.
+    pub not_connected: u32,
+    /// Websites reporting a major issue.
+    pub major_issue: u32,
+    /// Overall status.
+    pub status: StatusDto,
+}
+
+impl From<AnalyticsSummary> for AnalyticsDto {
+    fn from(a: AnalyticsSummary) -> Self {
+        Self {
+            websites: a.websites,
+            connected: a.connected,
+            not_connected: a.not_connected,
+            major_issue: a.major_issue,
+            status: a.status.into(),
+        }
+    }
 }

@@ -290,6 +290,8 @@ impl From<AccountError> for Problem {
                 )
             },
             AccountError::DuplicateWebsite => Self::conflict("conflict", "the account has this website already"),
+            AccountError::DuplicateInvoice => Self::conflict("conflict", "the account has an invoice with this number"),
+            AccountError::Invalid(why) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", why),
             AccountError::InvalidCursor => Self::invalid("cursor", "invalid cursor"),
             AccountError::Denied(d) => d.into(),
             AccountError::Store(s) => s.into(),

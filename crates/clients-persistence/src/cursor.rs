@@ -14,6 +14,7 @@ pub(crate) enum List {
     SharedAccounts,
     Audit,
     Websites,
+    Invoices,
 }
 
 impl List {
@@ -22,6 +23,7 @@ impl List {
             List::SharedAccounts => "sa1",
             List::Audit => "au1",
             List::Websites => "ws1",
+            List::Invoices => "in1",
         }
     }
 }

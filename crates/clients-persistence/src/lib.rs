@@ -36,6 +36,7 @@ mod idempotency;
 mod mapping;
 mod outbox;
 mod requests;
+mod resources;
 mod seal;
 mod tx;
 mod websites;

@@ -146,3 +146,49 @@ async fn plan_changes_are_refused_below_the_member_count_and_audited() {
     assert!(kinds.contains(&"access_requested".to_owned()), "requests from before sign-up are in the log: {kinds:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn invoices_settings_and_analytics_follow_the_role_table() {
+    let app = spawn_app().await;
+    let (agency, _) = app.sign_up("agency@example.com", None).await;
+    let id = app.request(&agency, "client@example.com", "biller").await;
+    let (client, client_id) = app.client_approves("client@example.com").await;
+
+    // The billing system records an invoice; only the service token may.
+    let body = json!({"number": "INV-2026-001", "period_start": "2026-10-01T00:00:00Z",
+        "period_end": "2026-10-31T23:59:59Z", "amount_cents": 2100, "currency": "EUR", "status": "paid",
+        "issued_at": "2026-11-01T00:00:00Z"});
+    let path = format!("/v1/internal/accounts/{client_id}/invoices");
+    assert_eq!(app.call(Method::POST, &path, Some(&client), Some(body.clone())).await.status, StatusCode::UNAUTHORIZED);
+    let r = app.call(Method::POST, &path, Some(SERVICE_TOKEN), Some(body.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(app.call(Method::POST, &path, Some(SERVICE_TOKEN), Some(body)).await.status, StatusCode::CONFLICT);
+
+    // Biller: invoices yes, settings and analytics no.
+    let invoices = app.get(&format!("/v1/accounts/{client_id}/invoices"), &agency).await;
+    assert_eq!(invoices.body["items"][0]["number"], "INV-2026-001", "{invoices:?}");
+    for path in ["settings", "analytics"] {
+        assert_eq!(app.get(&format!("/v1/accounts/{client_id}/{path}"), &agency).await.status, StatusCode::FORBIDDEN);
+    }
+    // The owner writes settings (a JSON object) and reads analytics.
+    let settings = json!({"cache": {"ttl": 3600}, "minify": true});
+    let put = app
+        .call(Method::PUT, format!("/v1/accounts/{client_id}/settings"), Some(&client), Some(settings.clone()))
+        .await;
+    assert_eq!((put.status, &put.body), (StatusCode::OK, &settings), "{put:?}");
+    assert_eq!(app.get(&format!("/v1/accounts/{client_id}/settings"), &client).await.body, settings);
+    let not_object =
+        app.call(Method::PUT, format!("/v1/accounts/{client_id}/settings"), Some(&client), Some(json!([1]))).await;
+    assert_eq!(not_object.status, StatusCode::BAD_REQUEST);
+    let analytics = app.get(&format!("/v1/accounts/{client_id}/analytics"), &client).await;
+    assert_eq!(
+        analytics.body,
+        json!({"websites": 0, "connected": 0, "not_connected": 0, "major_issue": 0, "status": "no_data"})
+    );
+    // A Biller's "Log in as" session reads invoices too, and nothing else.
+    let acting = app.call(Method::POST, &format!("/v1/shared-accounts/{id}/log-in-as"), Some(&agency), None).await;
+    let acting = acting.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get(&format!("/v1/accounts/{client_id}/invoices"), &acting).await.status, StatusCode::OK);
+    assert_eq!(app.get(&format!("/v1/accounts/{client_id}/settings"), &acting).await.status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}

@@ -35,6 +35,10 @@ async fn probes_spec_and_docs_are_served() {
         "/v1/internal/websites/{website_id}/status",
         "/v1/accounts/{account_id}/subscription",
         "/v1/accounts/{account_id}/audit-log",
+        "/v1/accounts/{account_id}/invoices",
+        "/v1/accounts/{account_id}/settings",
+        "/v1/accounts/{account_id}/analytics",
+        "/v1/internal/accounts/{account_id}/invoices",
     ] {
         assert!(paths.contains_key(p), "spec lacks {p}");
     }

@@ -228,6 +228,12 @@ pub enum AccountError {
     /// The account has this website already (409).
     #[error("the account has this website already")]
     DuplicateWebsite,
+    /// The account has an invoice with this number already (409).
+    #[error("the account has an invoice with this number already")]
+    DuplicateInvoice,
+    /// A value the rules refuse (422).
+    #[error("{0}")]
+    Invalid(String),
     /// A cursor the list cannot read (422).
     #[error("invalid cursor")]
     InvalidCursor,

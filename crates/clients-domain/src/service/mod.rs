@@ -15,16 +15,16 @@ pub use errors::{
 };
 
 use crate::ports::{
-    AccessRequestRepository, AccountRepository, AtomicStore, AuditRepository, Changes, Clock, Decision, Entropy, Page,
-    PageRequest, PasswordHasher, Scope, ScopeKey, SessionRepository, SharedAccountQuery, SharedAccountRecord,
-    StoreError, TeamRepository, WebsiteRepository,
+    AccessRequestRepository, AccountRepository, AccountResources, AtomicStore, AuditRepository, Changes, Clock,
+    Decision, Entropy, Page, PageRequest, PasswordHasher, Scope, ScopeKey, SessionRepository, SharedAccountQuery,
+    SharedAccountRecord, StoreError, TeamRepository, WebsiteRepository,
 };
 use crate::{
-    AccessRequest, AccessRequestId, Account, AccountId, Area, AuditEvent, AuditEventId, AuditKind, Denied, DisplayName,
-    DomainName, Email, GrantToken, Health, Impersonation, Member, MembershipId, NewRequestError, Notification,
-    OutboxMessageId, OutgoingEmail, Password, Permission, Permissions, Plan, Policy, Principal, RequestState,
-    ResendError, RetryAfter, Role, Session, SessionId, SessionKind, SessionToken, SharedAccountRow, SlotUsage, Team,
-    TeamError, TokenHash, Website, WebsiteId, WebsiteSummary,
+    AccessRequest, AccessRequestId, Account, AccountId, AnalyticsSummary, Area, AuditEvent, AuditEventId, AuditKind,
+    Denied, DisplayName, DomainName, Email, GrantToken, Health, Impersonation, Invoice, Member, MembershipId,
+    NewRequestError, Notification, OutboxMessageId, OutgoingEmail, Password, Permission, Permissions, Plan, Policy,
+    Principal, RequestState, ResendError, RetryAfter, Role, Session, SessionId, SessionKind, SessionToken,
+    SettingsDocument, SharedAccountRow, SlotUsage, Team, TeamError, TokenHash, Website, WebsiteId, WebsiteSummary,
 };
 
 /// The adapters a [`Service`] runs on. Production wires one sea-orm store for every
@@ -50,6 +50,8 @@ pub trait Ports: Send + Sync + 'static {
     type Entropy: Entropy;
     /// Password hashing.
     type Hasher: PasswordHasher;
+    /// Settings, invoices, website summary.
+    type Resources: AccountResources;
 
     /// Accounts.
     fn accounts(&self) -> &Self::Accounts;
@@ -71,6 +73,8 @@ pub trait Ports: Send + Sync + 'static {
     fn entropy(&self) -> &Self::Entropy;
     /// Password hashing.
     fn hasher(&self) -> &Self::Hasher;
+    /// Settings, invoices, website summary.
+    fn resources(&self) -> &Self::Resources;
 }
 
 /// A new account's details, already valid.
@@ -1032,7 +1036,70 @@ impl<P: Ports> Service<P> {
         Ok(self.ports.audit().for_client(owner.id, &owner.email, page).await?)
     }
 
+    /// The account's settings document (`settings.manage`; `{}` until written).
+    ///
+    /// # Errors
+    /// [`AccountError`].
+    pub async fn settings(&self, p: &Principal, account: AccountId) -> Result<SettingsDocument, AccountError> {
+        self.authorize(p, account, Permission::SettingsManage).await?;
+        Ok(self.ports.resources().settings(account).await?.unwrap_or_else(SettingsDocument::empty))
+    }
+
+    /// Replaces the account's settings (`settings.manage`).
+    ///
+    /// # Errors
+    /// [`AccountError`].
+    pub async fn put_settings(
+        &self,
+        p: &Principal,
+        account: AccountId,
+        settings: SettingsDocument,
+    ) -> Result<SettingsDocument, AccountError> {
+        self.authorize(p, account, Permission::SettingsManage).await?;
+        self.ports.resources().put_settings(account, &settings, self.now()).await?;
+        Ok(settings)
+    }
+
+    /// The account's invoices, newest first (`billing.read`).
+    ///
+    /// # Errors
+    /// [`AccountError`].
+    pub async fn invoices(
+        &self,
+        p: &Principal,
+        account: AccountId,
+        page: &PageRequest,
+    ) -> Result<Page<Invoice>, AccountError> {
+        self.authorize(p, account, Permission::BillingRead).await?;
+        Ok(self.ports.resources().invoices(account, page).await?)
+    }
+
+    /// The account's analytics summary (`analytics.read`).
+    ///
+    /// # Errors
+    /// [`AccountError`].
+    pub async fn analytics(&self, p: &Principal, account: AccountId) -> Result<AnalyticsSummary, AccountError> {
+        self.authorize(p, account, Permission::AnalyticsRead).await?;
+        Ok(AnalyticsSummary::of(self.ports.resources().website_summary(account).await?))
+    }
+
     // ----- Internal services ------------------------------------------------------
+
+    /// Records an invoice reported by the billing system.
+    ///
+    /// # Errors
+    /// [`AccountError`]: `NotFound` for an unknown account, `Invalid` for bad fields,
+    /// `DuplicateInvoice` for a number the account has.
+    pub async fn record_invoice(&self, p: &Principal, invoice: Invoice) -> Result<Invoice, AccountError> {
+        p.enter(Area::Internal)?;
+        invoice.validate().map_err(|e| AccountError::Invalid(e.to_string()))?;
+        self.account(invoice.account_id).await?;
+        match self.ports.resources().add_invoice(&invoice).await {
+            Ok(()) => Ok(invoice),
+            Err(StoreError::Conflict(_)) => Err(AccountError::DuplicateInvoice),
+            Err(e) => Err(e.into()),
+        }
+    }
 
     /// Records a website's health reported by an internal service.
     ///

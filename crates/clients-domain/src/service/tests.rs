@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use super::*;
 use crate::ports::{
-    AtomicError, MockAccessRequestRepository, MockAccountRepository, MockAtomicStore, MockAuditRepository, MockClock,
-    MockEntropy, MockPasswordHasher, MockSessionRepository, MockTeamRepository, MockWebsiteRepository, PendingRequest,
+    AtomicError, MockAccessRequestRepository, MockAccountRepository, MockAccountResources, MockAtomicStore,
+    MockAuditRepository, MockClock, MockEntropy, MockPasswordHasher, MockSessionRepository, MockTeamRepository,
+    MockWebsiteRepository, PendingRequest,
 };
 use crate::{Delivery, InvalidGrant, NoFreeTeamSlots, PasswordHash, RowAction, SharedAccountStatus, TeamSlots};
 
@@ -32,6 +33,7 @@ struct Mocks {
     clock: MockClock,
     entropy: MockEntropy,
     hasher: MockPasswordHasher,
+    resources: MockAccountResources,
 }
 
 impl Ports for Mocks {
@@ -45,6 +47,7 @@ impl Ports for Mocks {
     type Clock = MockClock;
     type Entropy = MockEntropy;
     type Hasher = MockPasswordHasher;
+    type Resources = MockAccountResources;
     fn accounts(&self) -> &Self::Accounts {
         &self.accounts
     }
@@ -75,6 +78,9 @@ impl Ports for Mocks {
     fn hasher(&self) -> &Self::Hasher {
         &self.hasher
     }
+    fn resources(&self) -> &Self::Resources {
+        &self.resources
+    }
 }
 
 impl Mocks {
@@ -104,6 +110,7 @@ impl Mocks {
             clock,
             entropy,
             hasher: MockPasswordHasher::new(),
+            resources: MockAccountResources::new(),
         }
     }
 
@@ -890,4 +897,60 @@ async fn only_the_service_token_reports_website_health() {
         m.service().report_website_status(&Principal::Service, id, true, Health::Ok).await,
         Err(AccountError::NotFound)
     );
+}
+
+#[tokio::test]
+async fn settings_invoices_and_analytics_follow_the_role_table() {
+    // Biller: invoices yes; settings and analytics no. Developer: the reverse.
+    let svc = Mocks::new().service();
+    let page = PageRequest::default();
+    assert_eq!(
+        svc.settings(&impersonating(Role::Biller), aid(CLIENT)).await,
+        Err(AccountError::Denied(Denied::Forbidden))
+    );
+    assert_eq!(
+        svc.analytics(&impersonating(Role::Biller), aid(CLIENT)).await,
+        Err(AccountError::Denied(Denied::Forbidden))
+    );
+    assert_eq!(
+        svc.invoices(&impersonating(Role::Developer), aid(CLIENT), &page).await,
+        Err(AccountError::Denied(Denied::Forbidden))
+    );
+    let mut m = Mocks::new();
+    m.resources.expect_invoices().returning(|_, _| Ok(Page { items: vec![], next_cursor: None }));
+    m.resources.expect_settings().returning(|_| Ok(None));
+    m.resources
+        .expect_website_summary()
+        .returning(|_| Ok(WebsiteSummary { total: 2, major_issue: 0, not_connected: 1 }));
+    let svc = m.service();
+    assert!(svc.invoices(&impersonating(Role::Biller), aid(CLIENT), &page).await.is_ok());
+    assert_eq!(svc.settings(&impersonating(Role::Developer), aid(CLIENT)).await.unwrap().as_str(), "{}");
+    let a = svc.analytics(&impersonating(Role::Developer), aid(CLIENT)).await.unwrap();
+    assert_eq!((a.websites, a.connected, a.status), (2, 1, SharedAccountStatus::NotConnected));
+}
+
+#[tokio::test]
+async fn only_the_service_records_invoices_and_they_are_validated() {
+    let invoice = Invoice {
+        id: crate::InvoiceId::from_uuid(Uuid::from_u128(1)),
+        account_id: aid(CLIENT),
+        number: "INV-1".into(),
+        period_start: now(),
+        period_end: now() + TimeDelta::days(30),
+        amount_cents: 100,
+        currency: "usd".into(),
+        status: crate::InvoiceStatus::Open,
+        issued_at: now(),
+    };
+    let svc = Mocks::new().service();
+    assert_eq!(
+        svc.record_invoice(&signed_in(client(true, Plan::Pro)), invoice.clone()).await,
+        Err(AccountError::Denied(Denied::Forbidden))
+    );
+    assert!(matches!(svc.record_invoice(&Principal::Service, invoice.clone()).await, Err(AccountError::Invalid(_))));
+    let mut m = Mocks::new();
+    m.accounts.expect_find().returning(|_| Ok(Some(client(true, Plan::Pro))));
+    m.resources.expect_add_invoice().returning(|_| Err(StoreError::Conflict("invoices_number".into())));
+    let good = Invoice { currency: "USD".into(), ..invoice };
+    assert_eq!(m.service().record_invoice(&Principal::Service, good).await, Err(AccountError::DuplicateInvoice));
 }

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::{ApiTags, SessionAuth, id, page};
 use crate::AppState;
 use crate::dto::{
-    AddWebsiteBody, AuditPage, MemberDto, PlanBody, RoleBody, SubscriptionDto, TeamDto, WebsiteDto, WebsitePage,
+    AddWebsiteBody, AnalyticsDto, AuditPage, InvoicePage, MemberDto, PlanBody, RoleBody, SubscriptionDto, TeamDto,
+    WebsiteDto, WebsitePage,
 };
 use crate::problem::Problem;
 use crate::responses::{api_response, run};
@@ -78,6 +79,42 @@ api_response!(
         Ok(Json<AuditPage>),
     }
 );
+
+api_response!(
+    /// Invoices.
+    InvoicesResponse {
+        /// Invoices, newest first.
+        #[oai(status = 200)]
+        Ok(Json<InvoicePage>),
+    }
+);
+api_response!(
+    /// Settings.
+    SettingsResponse {
+        /// The settings document (a JSON object).
+        #[oai(status = 200)]
+        Ok(Json<SettingsMap>),
+    }
+);
+api_response!(
+    /// Analytics.
+    AnalyticsResponse {
+        /// The summary.
+        #[oai(status = 200)]
+        Ok(Json<AnalyticsDto>),
+    }
+);
+
+/// A settings document: a JSON object.
+type SettingsMap = std::collections::BTreeMap<String, serde_json::Value>;
+
+/// Parses a stored settings document (always an object: only objects are stored).
+fn settings_object(doc: &clients_domain::SettingsDocument) -> Result<SettingsMap, Problem> {
+    serde_json::from_str(doc.as_str()).map_err(|e| {
+        tracing::error!(error = %e, "stored settings are not a JSON object");
+        Problem::new(poem::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "unexpected error; it has been logged")
+    })
+}
 
 #[OpenApi(tag = "ApiTags::Accounts")]
 impl<P: Ports> AccountsApi<P> {
@@ -223,6 +260,70 @@ impl<P: Ports> AccountsApi<P> {
                 items: events.items.iter().map(Into::into).collect(),
                 next_cursor: events.next_cursor,
             })))
+        })
+        .await
+    }
+
+    /// The account's invoices, newest first (`billing.read`).
+    #[oai(path = "/v1/accounts/:account_id/invoices", method = "get", operation_id = "listInvoices")]
+    async fn invoices(
+        &self,
+        auth: SessionAuth,
+        account_id: Path<Uuid>,
+        /// Page size, 1 to 100 (default 50).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> InvoicesResponse {
+        run(async {
+            let p = self.state.principal(&auth).await?;
+            let page = self.state.service.invoices(&p, id(account_id.0), &page(limit.0, cursor.0)?).await?;
+            Ok(InvoicesResponse::Ok(Json(InvoicePage {
+                items: page.items.iter().map(Into::into).collect(),
+                next_cursor: page.next_cursor,
+            })))
+        })
+        .await
+    }
+
+    /// The account's settings document (`settings.manage`).
+    #[oai(path = "/v1/accounts/:account_id/settings", method = "get", operation_id = "getSettings")]
+    async fn settings(&self, auth: SessionAuth, account_id: Path<Uuid>) -> SettingsResponse {
+        run(async {
+            let p = self.state.principal(&auth).await?;
+            let doc = self.state.service.settings(&p, id(account_id.0)).await?;
+            Ok(SettingsResponse::Ok(Json(settings_object(&doc)?)))
+        })
+        .await
+    }
+
+    /// Replace the settings document: a JSON object of at most 16 KiB (`settings.manage`).
+    #[oai(path = "/v1/accounts/:account_id/settings", method = "put", operation_id = "putSettings")]
+    async fn put_settings(
+        &self,
+        auth: SessionAuth,
+        account_id: Path<Uuid>,
+        body: Json<SettingsMap>,
+    ) -> SettingsResponse {
+        run(async {
+            let p = self.state.principal(&auth).await?;
+            let text = serde_json::to_string(&body.0).map_err(|e| Problem::invalid("settings", e.to_string()))?;
+            let doc =
+                clients_domain::SettingsDocument::new(text).map_err(|e| Problem::invalid("settings", e.to_string()))?;
+            let saved = self.state.service.put_settings(&p, id(account_id.0), doc).await?;
+            Ok(SettingsResponse::Ok(Json(settings_object(&saved)?)))
+        })
+        .await
+    }
+
+    /// The account's analytics summary (`analytics.read`).
+    #[oai(path = "/v1/accounts/:account_id/analytics", method = "get", operation_id = "getAnalytics")]
+    async fn analytics(&self, auth: SessionAuth, account_id: Path<Uuid>) -> AnalyticsResponse {
+        run(async {
+            let p = self.state.principal(&auth).await?;
+            let summary = self.state.service.analytics(&p, id(account_id.0)).await?;
+            Ok(AnalyticsResponse::Ok(Json(summary.into())))
         })
         .await
     }

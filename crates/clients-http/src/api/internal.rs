@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{ApiTags, ServiceAuth, id};
 use crate::AppState;
-use crate::dto::{WebsiteDto, WebsiteStatusBody};
+use crate::dto::{InvoiceBody, InvoiceDto, WebsiteDto, WebsiteStatusBody};
 use crate::problem::Problem;
 use crate::responses::{api_response, run};
 
@@ -26,6 +26,15 @@ api_response!(
         /// Recorded; the owning account's shared-account status follows.
         #[oai(status = 200)]
         Ok(Json<WebsiteDto>),
+    }
+);
+
+api_response!(
+    /// Invoice recorded.
+    RecordInvoiceResponse {
+        /// Recorded.
+        #[oai(status = 201)]
+        Created(Json<InvoiceDto>),
     }
 );
 
@@ -58,6 +67,34 @@ impl<P: Ports> InternalApi<P> {
                 .report_website_status(&p, id(website_id.0), body.connected, body.health.into())
                 .await?;
             Ok(WebsiteStatusResponse::Ok(Json((&site).into())))
+        })
+        .await
+    }
+
+    /// Record an invoice issued by the billing system for an account.
+    #[oai(path = "/v1/internal/accounts/:account_id/invoices", method = "post", operation_id = "recordInvoice")]
+    async fn record_invoice(
+        &self,
+        auth: ServiceAuth,
+        account_id: Path<Uuid>,
+        body: Json<InvoiceBody>,
+    ) -> RecordInvoiceResponse {
+        run(async {
+            let p = self.service(&auth)?;
+            let b = body.0;
+            let invoice = clients_domain::Invoice {
+                id: clients_domain::InvoiceId::from_uuid(Uuid::now_v7()),
+                account_id: id(account_id.0),
+                number: b.number,
+                period_start: b.period_start,
+                period_end: b.period_end,
+                amount_cents: b.amount_cents,
+                currency: b.currency,
+                status: b.status.into(),
+                issued_at: b.issued_at,
+            };
+            let saved = self.state.service.record_invoice(&p, invoice).await?;
+            Ok(RecordInvoiceResponse::Created(Json((&saved).into())))
         })
         .await
     }

@@ -19,6 +19,7 @@ mod idempotency;
 mod migrations;
 mod outbox;
 mod requests;
+mod resources;
 mod retries;
 mod scopes;
 mod websites;

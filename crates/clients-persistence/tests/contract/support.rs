@@ -247,6 +247,7 @@ impl Ports for TestPorts {
     type Clock = TestClock;
     type Entropy = TestEntropy;
     type Hasher = PlainHasher;
+    type Resources = Store;
     fn accounts(&self) -> &Store {
         &self.store
     }
@@ -276,6 +277,9 @@ impl Ports for TestPorts {
     }
     fn hasher(&self) -> &PlainHasher {
         &self.hasher
+    }
+    fn resources(&self) -> &Store {
+        &self.store
     }
 }
 
