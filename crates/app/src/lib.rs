@@ -3,6 +3,7 @@
 
 pub mod config;
 mod mailer;
+pub mod metrics;
 pub mod wiring;
 
 use std::net::SocketAddr;
@@ -234,8 +235,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let state = http_state(&config, &store)?;
     let web = clients_web::WebConfig { public_url: config.public_url() };
     let service = state.service().clone();
+    let metrics_route =
+        poem::EndpointExt::data(poem::EndpointExt::data(metrics::endpoint, store.clone()), metrics::handle());
     let app = clients_http::app_with(state.clone(), &config.public_url(), move |route| {
-        clients_web::mount(route, service, web)
+        clients_web::mount(route.at("/metrics", metrics_route), service, web)
     });
 
     let acceptor = TcpListener::bind(config.listen.to_string())
@@ -285,6 +288,7 @@ async fn run_worker(
         let now = chrono::Utc::now();
         let busy = match deliver_due(&store, &mailer, now, &policy, || 0.5 + rand::random::<f64>() * 0.5).await {
             Ok(r) => {
+                metrics::record_delivery(&r);
                 if r.sent + r.retried + r.failed > 0 {
                     tracing::info!(sent = r.sent, retried = r.retried, failed = r.failed, "outbox round");
                 }

@@ -13,6 +13,7 @@ mod api;
 mod dto;
 pub mod idempotency;
 pub mod limits;
+pub mod observability;
 pub mod problem;
 mod responses;
 
@@ -141,6 +142,7 @@ pub fn app_with<P: Ports>(
                 .overriding(header::REFERRER_POLICY, "no-referrer")
                 .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         )
+        .around(observability::observe)
         .boxed()
 }
 

@@ -38,6 +38,7 @@ mod outbox;
 mod requests;
 mod resources;
 mod seal;
+mod stats;
 mod tx;
 mod websites;
 
@@ -52,6 +53,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 pub use idempotency::{IdempotencyRecord, IdempotencyStart};
 pub use seal::OutboxKey;
+pub use stats::{OutboxStats, PoolStats};
 
 /// How to connect, and what the adapter needs from configuration.
 #[derive(Debug, Clone)]

@@ -103,3 +103,39 @@ async fn framework_errors_are_problem_json_never_500() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn request_ids_are_echoed_and_metrics_are_exported() {
+    let app = spawn_app().await;
+    let mine =
+        app.client.get(format!("{}/healthz", app.base)).header("x-request-id", "trace-abc-123").send().await.unwrap();
+    assert_eq!(mine.headers().get("x-request-id").unwrap(), "trace-abc-123");
+    let fresh = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    let id = fresh.headers().get("x-request-id").unwrap().to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    // A walk through the flow, then the numbers.
+    let (agency, _) = app.sign_up("agency@example.com", None).await;
+    app.request(&agency, "client@example.com", "admin").await;
+    app.client_approves("client@example.com").await;
+    app.wait_emails("agency@example.com", "request_approved", 1).await;
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+        if text.contains("clients_emails_sent_total") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for metric in [
+        "clients_http_requests_total{operation=\"requestAccess\",method=\"POST\",status=\"201\"}",
+        "clients_http_request_duration_seconds_bucket",
+        "clients_approvals_total",
+        "clients_emails_sent_total",
+        "clients_outbox_pending_messages",
+        "clients_outbox_oldest_pending_age_seconds",
+        "clients_db_pool_connections{state=\"open\"}",
+    ] {
+        assert!(text.contains(metric), "/metrics lacks {metric}:\n{text}");
+    }
+    app.stop().await;
+}

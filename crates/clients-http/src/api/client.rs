@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use clients_domain::GrantToken;
-use clients_domain::service::{GrantLink, Ports};
+use clients_domain::service::{ApproveError, GrantLink, Ports};
 use poem_openapi::OpenApi;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -56,6 +56,16 @@ api_response!(
 fn token(raw: &str) -> Result<GrantToken, Problem> {
     // A malformed token gets the same answer as an unknown one.
     GrantToken::parse(raw).map_err(|_| invalid_link())
+}
+
+/// Counts approvals and refusals for lack of a slot (`/metrics`).
+fn counted<T>(result: Result<T, ApproveError>) -> Result<T, ApproveError> {
+    match &result {
+        Ok(_) => metrics::counter!("clients_approvals_total").increment(1),
+        Err(ApproveError::NoFreeTeamSlots(_)) => metrics::counter!("clients_slot_refusals_total").increment(1),
+        Err(_) => {}
+    }
+    result
 }
 
 fn link_dto(link: GrantLink) -> GrantLinkDto {
@@ -115,7 +125,7 @@ impl<P: Ports> ClientApi<P> {
         run(async {
             let p = self.state.principal(&auth).await?;
             self.state.limits.grant(client_ip(req), p.actor().map(|a| a.as_uuid()))?;
-            let member = self.state.service.approve_by_token(&p, &self::token(&token.0)?).await?;
+            let member = counted(self.state.service.approve_by_token(&p, &self::token(&token.0)?).await)?;
             Ok(ApproveResponse::Ok(Json((&member).into())))
         })
         .await
@@ -127,7 +137,7 @@ impl<P: Ports> ClientApi<P> {
     async fn approve(&self, auth: SessionAuth, id: Path<Uuid>) -> ApproveResponse {
         run(async {
             let p = self.state.principal(&auth).await?;
-            let member = self.state.service.approve(&p, self::id(id.0)).await?;
+            let member = counted(self.state.service.approve(&p, self::id(id.0)).await)?;
             Ok(ApproveResponse::Ok(Json((&member).into())))
         })
         .await

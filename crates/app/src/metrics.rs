@@ -1,0 +1,59 @@
+//! Prometheus metrics at `/metrics`: request counts and latency (recorded by the HTTP
+//! adapter), approvals and slot refusals, emails sent, retried and failed, the outbox
+//! queue's depth and age, and database pool usage (sampled at scrape time).
+
+use std::sync::OnceLock;
+
+use clients_persistence::Store;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Response, handler};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once (later calls reuse it: tests start several
+/// services in one process).
+pub fn handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("_seconds".to_owned()),
+                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new())
+                .build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed, in which case this handle
+            // renders an empty page rather than crashing the service.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Counts what a delivery round did.
+pub fn record_delivery(report: &clients_domain::DeliveryReport) {
+    metrics::counter!("clients_emails_sent_total").increment(u64::from(report.sent));
+    metrics::counter!("clients_emails_retried_total").increment(u64::from(report.retried));
+    metrics::counter!("clients_emails_failed_total").increment(u64::from(report.failed));
+}
+
+/// `GET /metrics`.
+#[handler]
+pub async fn endpoint(Data(store): Data<&Store>, Data(handle): Data<&PrometheusHandle>) -> Response {
+    let pool = store.pool_stats();
+    metrics::gauge!("clients_db_pool_connections", "state" => "open").set(f64::from(pool.size));
+    metrics::gauge!("clients_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
+    match store.outbox_stats().await {
+        Ok(outbox) => {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("clients_outbox_pending_messages").set(outbox.pending as f64);
+            let age = outbox.oldest_pending.map_or(0.0, |t| (chrono::Utc::now() - t).as_seconds_f64().max(0.0));
+            metrics::gauge!("clients_outbox_oldest_pending_age_seconds").set(age);
+        }
+        Err(e) => tracing::warn!(error = %e, "outbox stats unavailable"),
+    }
+    Response::builder().status(StatusCode::OK).content_type("text/plain; version=0.0.4").body(handle.render())
+}
