@@ -3,6 +3,7 @@
 //! One binary, standard library plus `serde_json` (to read `cargo metadata`). Each task
 //! prints the commands it runs, so a failure can be reproduced by hand.
 
+mod tasks;
 mod tidy;
 
 use std::env;
@@ -18,6 +19,10 @@ Tasks:
           This is the README's test command; CI runs it through `ci`.
   ci      what CI runs: rustfmt check, clippy (warnings denied), tidy, then `test`.
   tidy    repository rules (e.g. clients-domain stays free of I/O crates).
+  openapi write docs/openapi.json from the code (--check: fail if it differs; CI runs that).
+  migrate apply pending migrations to the configured database (CLIENTS_DATABASE_URL).
+  demo    a fresh data/demo.db with agencies, clients in every state, websites in every
+          status; prints tokens to try the API with.
   help    this text.
 ";
 
@@ -27,6 +32,9 @@ fn main() -> ExitCode {
         "test" => test(),
         "ci" => ci(),
         "tidy" => tidy::run(&root()),
+        "openapi" => tasks::openapi(env::args().any(|a| a == "--check")),
+        "migrate" => tasks::migrate(),
+        "demo" => tasks::demo(),
         "help" | "--help" | "-h" => {
             eprint!("{HELP}");
             Ok(())
@@ -167,5 +175,6 @@ fn ci() -> Result<(), String> {
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     tidy::run(&root())?;
+    tasks::openapi(true)?;
     test()
 }

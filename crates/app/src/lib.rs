@@ -2,6 +2,7 @@
 //! so the binary and the end-to-end tests start it the same way.
 
 pub mod config;
+pub mod demo;
 mod mailer;
 pub mod metrics;
 pub mod wiring;

@@ -33,6 +33,9 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Seed an empty database with demo agencies, clients in every state and websites
+    /// in every status, and print tokens to try the API with.
+    Demo,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +96,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Openapi => {
             println!("{}", app::openapi_json().await?);
+            Ok(())
+        }
+        Command::Demo => {
+            println!("{}", app::demo::seed(&config).await?);
             Ok(())
         }
     }
