@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{Config, LogFormat, MailerKind, Overrides};
 pub use mailer::AnyMailer;
-use wiring::{AppPorts, Argon2Hasher};
+use wiring::{AppPorts, Argon2Hasher, app_ports};
 
 /// The key that seals grant tokens in the outbox: configured, or (SQLite only) kept in
 /// a `secret.key` file next to the database so restarts can still send queued mail.
@@ -148,7 +148,7 @@ impl Readiness for StoreReadiness {
 /// # Errors
 /// On invalid configuration.
 pub fn http_state(config: &Config, store: &Store) -> anyhow::Result<Arc<AppState<AppPorts>>> {
-    let service = Arc::new(Service::new(AppPorts::new(store.clone(), Argon2Hasher::new()?), config.policy()?));
+    let service = Arc::new(Service::new(app_ports(store.clone(), Argon2Hasher::new()?), config.policy()?));
     let http = HttpConfig {
         public_url: config.public_url(),
         service_token: config.service_token.clone(),

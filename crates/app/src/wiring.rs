@@ -6,9 +6,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use clients_domain::ports::{Clock, Entropy, PasswordHasher, StoreError};
-use clients_domain::service::Ports;
 use clients_domain::{Password, PasswordHash, TOKEN_BYTES};
-use clients_persistence::Store;
+use clients_persistence::{Store, StorePorts};
 use rand::RngCore as _;
 use rand::rngs::OsRng;
 
@@ -103,70 +102,13 @@ impl PasswordHasher for Argon2Hasher {
     }
 }
 
-/// The adapters the service runs on in production.
-#[derive(Debug, Clone)]
-pub struct AppPorts {
-    /// Every storage port.
-    pub store: Store,
-    /// Password hashing.
-    pub hasher: Argon2Hasher,
-    clock: SystemClock,
-    entropy: OsEntropy,
-}
+/// The adapters the service runs on in production: the store behind every storage
+/// port, the system clock, the OS CSPRNG and argon2id.
+pub type AppPorts = StorePorts<SystemClock, OsEntropy, Argon2Hasher>;
 
-impl AppPorts {
-    /// Bundles the adapters.
-    pub fn new(store: Store, hasher: Argon2Hasher) -> Self {
-        Self { store, hasher, clock: SystemClock, entropy: OsEntropy }
-    }
-}
-
-impl Ports for AppPorts {
-    type Accounts = Store;
-    type Sessions = Store;
-    type Requests = Store;
-    type Teams = Store;
-    type Websites = Store;
-    type Audit = Store;
-    type Store = Store;
-    type Clock = SystemClock;
-    type Entropy = OsEntropy;
-    type Hasher = Argon2Hasher;
-    type Resources = Store;
-
-    fn accounts(&self) -> &Store {
-        &self.store
-    }
-    fn sessions(&self) -> &Store {
-        &self.store
-    }
-    fn requests(&self) -> &Store {
-        &self.store
-    }
-    fn teams(&self) -> &Store {
-        &self.store
-    }
-    fn websites(&self) -> &Store {
-        &self.store
-    }
-    fn audit(&self) -> &Store {
-        &self.store
-    }
-    fn store(&self) -> &Store {
-        &self.store
-    }
-    fn clock(&self) -> &SystemClock {
-        &self.clock
-    }
-    fn entropy(&self) -> &OsEntropy {
-        &self.entropy
-    }
-    fn hasher(&self) -> &Argon2Hasher {
-        &self.hasher
-    }
-    fn resources(&self) -> &Store {
-        &self.store
-    }
+/// Bundles the production adapters.
+pub fn app_ports(store: Store, hasher: Argon2Hasher) -> AppPorts {
+    StorePorts { store, clock: SystemClock, entropy: OsEntropy, hasher }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ mod errors;
 mod idempotency;
 mod mapping;
 mod outbox;
+mod ports;
 mod requests;
 mod resources;
 mod seal;
@@ -52,6 +53,7 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 pub use idempotency::{IdempotencyRecord, IdempotencyStart};
+pub use ports::StorePorts;
 pub use seal::OutboxKey;
 pub use stats::{OutboxStats, PoolStats};
 

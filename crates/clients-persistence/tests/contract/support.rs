@@ -10,11 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use clients_domain::ports::{AccountRepository as _, Clock, Entropy, PasswordHasher, StoreError, TeamRepository as _};
-use clients_domain::service::{Ports, Service};
+use clients_domain::service::Service;
 use clients_domain::{
     Account, AccountId, DisplayName, Email, Password, PasswordHash, Plan, Policy, Principal, SessionId, TOKEN_BYTES,
 };
-use clients_persistence::{OutboxKey, Store, StoreOptions};
+use clients_persistence::{OutboxKey, Store, StoreOptions, StorePorts};
 use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, Statement};
 use uuid::Uuid;
 
@@ -228,60 +228,7 @@ impl PasswordHasher for PlainHasher {
 }
 
 /// The store as every storage port, plus the test clock, ids and hasher.
-#[derive(Clone)]
-pub struct TestPorts {
-    pub store: Store,
-    pub clock: TestClock,
-    pub entropy: TestEntropy,
-    pub hasher: PlainHasher,
-}
-
-impl Ports for TestPorts {
-    type Accounts = Store;
-    type Sessions = Store;
-    type Requests = Store;
-    type Teams = Store;
-    type Websites = Store;
-    type Audit = Store;
-    type Store = Store;
-    type Clock = TestClock;
-    type Entropy = TestEntropy;
-    type Hasher = PlainHasher;
-    type Resources = Store;
-    fn accounts(&self) -> &Store {
-        &self.store
-    }
-    fn sessions(&self) -> &Store {
-        &self.store
-    }
-    fn requests(&self) -> &Store {
-        &self.store
-    }
-    fn teams(&self) -> &Store {
-        &self.store
-    }
-    fn websites(&self) -> &Store {
-        &self.store
-    }
-    fn audit(&self) -> &Store {
-        &self.store
-    }
-    fn store(&self) -> &Store {
-        &self.store
-    }
-    fn clock(&self) -> &TestClock {
-        &self.clock
-    }
-    fn entropy(&self) -> &TestEntropy {
-        &self.entropy
-    }
-    fn hasher(&self) -> &PlainHasher {
-        &self.hasher
-    }
-    fn resources(&self) -> &Store {
-        &self.store
-    }
-}
+pub type TestPorts = StorePorts<TestClock, TestEntropy, PlainHasher>;
 
 /// The domain's service on the store, and handles on its clock and ids.
 pub struct World {
