@@ -177,10 +177,11 @@ impl Config {
         }
         let config: Config = figment
             // CLIENTS_TEST_* and CLIENTS_BENCH_* belong to the test and bench harnesses.
-            .merge(
-                Env::prefixed("CLIENTS_")
-                    .filter(|k| !k.as_str().starts_with("test_") && !k.as_str().starts_with("bench_")),
-            )
+            .merge(Env::prefixed("CLIENTS_").filter(|k| {
+                // Keys keep the case they were written in.
+                let key = k.as_str().to_ascii_lowercase();
+                !key.starts_with("test_") && !key.starts_with("bench_")
+            }))
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -348,6 +349,49 @@ mod tests {
         assert_eq!(cat.slots(Plan::Free), TeamSlots::Limited(0));
         assert_eq!(cat.slots(Plan::Pro), TeamSlots::Limited(25));
         assert_eq!(cat.slots(Plan::Plus), TeamSlots::Limited(3));
+    }
+
+    #[test]
+    fn precedence_is_defaults_then_file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "clients.toml",
+                r#"
+                listen = "127.0.0.1:9000"
+                mail_from = "file@example.com"
+                plans = "free=2"
+                mailer = "log"
+                "#,
+            )?;
+            jail.set_env("CLIENTS_LISTEN", "127.0.0.1:9100");
+            jail.set_env("CLIENTS_MAILER", "file");
+            // Variables of the test harnesses are not settings.
+            jail.set_env("CLIENTS_TEST_POSTGRES_URL", "postgres://elsewhere/db");
+            let flags = Overrides { mailer: Some(MailerKind::Log), ..Overrides::default() };
+            let c = Config::load(Some(Path::new("clients.toml")), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(c.mail_from, "file@example.com", "file over defaults");
+            assert_eq!(c.listen.to_string(), "127.0.0.1:9100", "environment over file");
+            assert_eq!(c.mailer, MailerKind::Log, "flags over environment");
+            assert_eq!(c.plan_catalogue().map_err(|e| e.to_string())?.slots(Plan::Free), TeamSlots::Limited(2));
+            assert_eq!(c.resend_daily_cap, 5, "defaults where nobody says otherwise");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_values_stop_loading_with_a_message() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLIENTS_LISTNE", "127.0.0.1:1");
+            let err = Config::load(None, &Overrides::default()).unwrap_err().to_string().to_lowercase();
+            assert!(err.contains("listne"), "{err}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLIENTS_RESEND_DAILY_CAP", "lots");
+            let err = Config::load(None, &Overrides::default()).unwrap_err().to_string().to_lowercase();
+            assert!(err.contains("resend_daily_cap"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]
