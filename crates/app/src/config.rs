@@ -352,6 +352,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err, reason = "figment::Jail's closure returns figment's own error")]
     fn precedence_is_defaults_then_file_then_environment_then_flags() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -379,6 +380,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err, reason = "figment::Jail's closure returns figment's own error")]
     fn unknown_settings_and_bad_values_stop_loading_with_a_message() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("CLIENTS_LISTNE", "127.0.0.1:1");
