@@ -85,9 +85,9 @@ async fn only_the_invited_email_can_approve() {
     assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "email_mismatch"), "{r:?}");
     let r = app.post(&format!("/v1/access-requests/{id}/approve"), &other, json!({})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
-    // The agency cannot approve its own request either.
+    // The agency cannot approve its own request either: approving is the client's alone.
     let r = app.post(&format!("/v1/access-requests/{id}/approve"), &agency, json!({})).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"), "{r:?}");
     assert_eq!(app.get(&format!("/v1/shared-accounts/{id}"), &agency).await.body["state"], "requested");
     app.stop().await;
 }
@@ -99,8 +99,11 @@ async fn approval_without_a_free_slot_is_refused_with_used_and_limit() {
     let (a2, _) = app.sign_up("two@agency.example", None).await;
     app.request(&a1, "client@example.com", "admin").await;
     let second = app.request(&a2, "client@example.com", "biller").await;
-    // The free plan has one slot: the first approval takes it.
-    let (client, client_id) = app.client_approves("client@example.com").await;
+    // The free plan has one slot: the first approval (the first agency's, by its link) takes it.
+    let first = app.grant_tokens("client@example.com", 2).await.remove(0);
+    let (client, client_id) = app.sign_up_with_link("client@example.com", &first).await;
+    let r = app.post(&format!("/v1/access-requests/by-token/{first}/approve"), &client, json!({})).await;
+    assert_eq!((r.status, r.body["email"].as_str()), (StatusCode::OK, Some("one@agency.example")), "{r:?}");
     let inbox = app.get("/v1/access-requests", &client).await;
     assert_eq!(inbox.body["slots"], json!({"used": 1, "limit": 1}));
     assert_eq!(inbox.body["items"].as_array().unwrap().len(), 1);

@@ -728,6 +728,14 @@ impl<P: Ports> Service<P> {
                     None => ApproveError::NotFound,
                 });
             };
+            if request.agency_id() == client.id {
+                // The agency knows its own request, but approving is the client's alone.
+                return Err(ApproveError::Denied(Denied::Forbidden));
+            }
+            if let Some(hash) = link {
+                // A dead link answers alike whoever follows it: no oracle for old links.
+                request.check_grant(&hash, now).map_err(ApproveError::InvalidGrant)?;
+            }
             if request.email() != &client.email {
                 return Err(if link.is_some() { ApproveError::EmailMismatch } else { ApproveError::NotFound });
             }
@@ -737,7 +745,7 @@ impl<P: Ports> Service<P> {
                 return member.map(|m| Decision::nothing(Ok(m))).ok_or(ApproveError::WrongState(request.state()));
             }
             match link {
-                Some(hash) => request.check_grant(&hash, now).map_err(ApproveError::InvalidGrant)?,
+                Some(_) => {}
                 None if request.state() != RequestState::Requested => {
                     return Err(ApproveError::WrongState(request.state()));
                 }
@@ -767,6 +775,9 @@ impl<P: Ports> Service<P> {
         let (audit_id, mail_id): (AuditEventId, OutboxMessageId) = (self.id(), self.id());
         let decide = move |scope: &Scope| -> Result<Decision<()>, ApproveError> {
             let client = scope.client.as_ref().filter(|c| c.id == client_id).ok_or_else(|| missing("client"))?;
+            if scope.request.as_ref().is_some_and(|r| r.agency_id() == client.id) {
+                return Err(ApproveError::Denied(Denied::Forbidden));
+            }
             let mut request =
                 scope.request.clone().filter(|r| r.email() == &client.email).ok_or(ApproveError::NotFound)?;
             if !client.email_verified {

@@ -560,6 +560,43 @@ async fn rule4_a_request_to_another_email_is_not_found_by_id_and_mismatched_by_l
 }
 
 #[tokio::test]
+async fn rule4_a_dead_link_answers_invalid_whoever_follows_it() {
+    // An expired link followed by someone signed in with another email: the answer
+    // must not tell them the link was once real (catalogue 17).
+    let token = grant(1);
+    let expired = pending_request(&token, now() - TimeDelta::days(8));
+    let mut m = Mocks::new();
+    let mut scope = approval_scope(true, Plan::Pro, vec![], expired);
+    scope.client = Some(account(CLIENT, "someone-else@example.com", true, Plan::Pro));
+    let log = m.atomically::<Result<Member, ApproveError>, ApproveError>(scope.clone());
+    let p = signed_in(scope.client.clone().unwrap());
+    assert_eq!(m.service().approve_by_token(&p, &token).await, Err(ApproveError::InvalidGrant(InvalidGrant::Expired)));
+    assert!(committed(&log).is_empty());
+}
+
+#[tokio::test]
+async fn rule4_the_requesting_agency_cannot_approve_or_decline_its_own_request() {
+    let token = grant(1);
+    let request = pending_request(&token, now());
+    let mut scope = approval_scope(true, Plan::Pro, vec![], request.clone());
+    scope.client = Some(agency());
+    let p = signed_in(agency());
+    for action in ["approve", "approve by link", "decline"] {
+        let mut m = Mocks::new();
+        let log = m.atomically::<Result<Member, ApproveError>, ApproveError>(scope.clone());
+        m.atomically::<(), ApproveError>(scope.clone());
+        let svc = m.service();
+        let err = match action {
+            "approve" => svc.approve(&p, request.id()).await.map(|_| ()),
+            "approve by link" => svc.approve_by_token(&p, &token).await.map(|_| ()),
+            _ => svc.decline(&p, request.id()).await,
+        };
+        assert_eq!(err, Err(ApproveError::Denied(Denied::Forbidden)), "{action}");
+        assert!(committed(&log).is_empty(), "{action}");
+    }
+}
+
+#[tokio::test]
 async fn rule4_approval_through_the_link_verifies_the_email() {
     let token = grant(1);
     let request = pending_request(&token, now() - TimeDelta::days(6));
