@@ -4,7 +4,7 @@
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use clients_domain::ports::{Clock, Entropy, PasswordHasher, StoreError};
 use clients_domain::{Password, PasswordHash, TOKEN_BYTES};
 use clients_persistence::{Store, StorePorts};
@@ -16,8 +16,10 @@ use rand::rngs::OsRng;
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Now, to the microsecond: what both databases keep, so an answer built from
+    /// `now` equals the same answer read back later (e.g. a repeated approval).
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -125,6 +127,12 @@ mod tests {
         assert!(!h.verify(&Password::parse("wrong horse battery").unwrap(), &hash).await);
         assert!(!h.verify(&pw, &h.dummy_hash()).await);
         assert!(!h.verify(&pw, &PasswordHash::new("not a phc string".into())).await);
+    }
+
+    #[test]
+    fn the_clock_keeps_what_the_databases_keep_microseconds() {
+        let now = SystemClock.now();
+        assert_eq!(now.timestamp_subsec_nanos() % 1_000, 0, "{now:?}");
     }
 
     #[test]

@@ -23,6 +23,17 @@ fn request_id(req: &Request) -> String {
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
 }
 
+/// The path as logged: a grant link's token is a secret, so it never reaches a log.
+fn loggable_path(path: &str) -> String {
+    match path.split_once("/by-token/") {
+        Some((before, after)) => {
+            let rest = after.find('/').map_or("", |i| &after[i..]);
+            format!("{before}/by-token/<redacted>{rest}")
+        }
+        None => path.to_owned(),
+    }
+}
+
 /// The middleware.
 pub(crate) async fn observe<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response>
 where
@@ -30,7 +41,7 @@ where
 {
     let id = request_id(&req);
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = loggable_path(req.uri().path());
     let span = tracing::info_span!("request", request_id = %id, %method, path = %path);
     let started = Instant::now();
     let result = ep.call(req).instrument(span.clone()).await;
@@ -72,5 +83,15 @@ mod tests {
             assert!(uuid::Uuid::parse_str(&id).is_ok());
         }
         assert!(uuid::Uuid::parse_str(&request_id(&Request::default())).is_ok());
+    }
+
+    #[test]
+    fn grant_tokens_in_paths_are_redacted_from_logs() {
+        let token = "jEOjqNI4B89ivT7tfAHU0_O4sxy1ns84_bRF9z0rSEk";
+        let get = loggable_path(&format!("/v1/access-requests/by-token/{token}"));
+        let approve = loggable_path(&format!("/v1/access-requests/by-token/{token}/approve"));
+        assert_eq!(get, "/v1/access-requests/by-token/<redacted>");
+        assert_eq!(approve, "/v1/access-requests/by-token/<redacted>/approve");
+        assert_eq!(loggable_path("/v1/shared-accounts"), "/v1/shared-accounts");
     }
 }

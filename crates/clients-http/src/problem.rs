@@ -271,9 +271,11 @@ impl From<AccountError> for Problem {
             AccountError::Team(TeamError::OwnRole) => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden", "nobody can change their own role")
             }
-            AccountError::Team(TeamError::OwnMembership) => {
-                Self::conflict("invalid_state", "leave the account from your Shared accounts list instead")
-            }
+            AccountError::Team(TeamError::OwnMembership) => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "only the client removes a member; leave the account from your Shared accounts list instead",
+            ),
             AccountError::Team(TeamError::Owner) => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden", "the owner cannot be removed")
             }

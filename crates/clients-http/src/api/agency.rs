@@ -156,7 +156,7 @@ impl<P: Ports> AgencyApi<P> {
         &self,
         auth: SessionAuth,
         /// Only rows whose email contains this text (case-insensitive).
-        #[oai(validator(max_length = 254))]
+        #[oai(validator(max_length = 254, pattern = r"^[^\u0000-\u001F\u007F]*$"))]
         q: Query<Option<String>>,
         /// Only rows with this status.
         status: Query<Option<StatusDto>>,
@@ -220,7 +220,7 @@ impl<P: Ports> AgencyApi<P> {
         auth: SessionAuth,
         id: Path<Uuid>,
         /// Only websites whose domain contains this text.
-        #[oai(validator(max_length = 253))]
+        #[oai(validator(max_length = 253, pattern = r"^[^\u0000-\u001F\u007F]*$"))]
         q: Query<Option<String>>,
         /// Page size, 1 to 100 (default 50).
         limit: Query<Option<u32>>,
