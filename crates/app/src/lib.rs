@@ -234,7 +234,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     store.migrate().await.map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
     let mailer = AnyMailer::from_config(&config).await?;
     let state = http_state(&config, &store)?;
-    let web = clients_web::WebConfig { public_url: config.public_url() };
+    let web = clients_web::WebConfig { public_url: config.public_url(), throttle: Some(state.clone()) };
     let service = state.service().clone();
     let metrics_route =
         poem::EndpointExt::data(poem::EndpointExt::data(metrics::endpoint, store.clone()), metrics::handle());
