@@ -74,6 +74,7 @@ async fn seed_flow_from_invite_to_log_in_as() {
     // The approval pop-up, with the slot it uses (free plan: 1 slot).
     assert!(b.path().await.starts_with("/grant-access?token="), "{}", b.path().await);
     assert!(b.is_modal("#grant-dialog").await, "the approval pop-up is modal");
+    assert_eq!(b.focused_id().await, "approve", "focus starts on Approve");
     let dialog = b.text("#grant-dialog").await;
     assert!(dialog.contains(&format!("Approve access for {AGENCY_NAME}?")), "{dialog}");
     assert!(dialog.contains("Approving uses 1 of your 1 team slot (1 free)."), "{dialog}");
