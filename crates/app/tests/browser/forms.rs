@@ -131,3 +131,32 @@ async fn an_unknown_session_cookie_is_cleared_and_the_visitor_sent_to_sign_in() 
     assert!(cleared, "an unknown session cookie is cleared");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn sign_in_through_the_pages_spends_the_same_guessing_budget_as_the_api() {
+    let app = spawn_with(|c| c.sign_in_email_burst = 2).await;
+    app.api_sign_up("a@agency.test", "A").await;
+    // One wrong password through the API, one through the page: the budget of 2 is spent.
+    let wrong = serde_json::json!({"email": "a@agency.test", "password": "wrong password 1"});
+    let r = app.http.post(app.url("/v1/auth/sign-in")).json(&wrong).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let page = app.http.get(app.url("/sign-in")).send().await.unwrap();
+    let anon = cookie_pair(&page, "clients_anon");
+    let csrf = hidden(&page.text().await.unwrap(), "csrf");
+    let attempt = |password: &'static str| {
+        app.http
+            .post(app.url("/sign-in"))
+            .header(COOKIE, &anon)
+            .header(ORIGIN, &app.base)
+            .form(&[("csrf", csrf.as_str()), ("email", "a@agency.test"), ("password", password)])
+            .send()
+    };
+    let r = attempt("wrong password 2").await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("The email or password is not right."));
+    // Even the right password now waits.
+    let r = attempt(PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Too many attempts. Wait"));
+    app.stop().await;
+}
