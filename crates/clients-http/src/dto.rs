@@ -64,6 +64,62 @@ wire_enum!(
     InvoiceStatusDto <=> InvoiceStatus { Open, Paid, Void }
 );
 
+/// A JSON string and nothing else. poem-openapi's `String` also accepts numbers and
+/// booleans (`"email": false` became `"false"`); request bodies use this instead, so a
+/// wrong type is a 400 like the schema says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl poem_openapi::types::Type for Text {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "string".into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        <String as poem_openapi::types::Type>::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl poem_openapi::types::ParseFromJSON for Text {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        match value {
+            Some(serde_json::Value::String(s)) => Ok(Self(s)),
+            other => Err(poem_openapi::types::ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl poem_openapi::types::ToJSON for Text {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
 /// An account as its owner sees it.
 #[derive(Debug, Clone, Default, Object)]
 pub struct AccountDto {
@@ -78,6 +134,7 @@ pub struct AccountDto {
     pub email_verified: bool,
     /// Display name.
     #[oai(read_only)]
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Plan.
     #[oai(read_only)]
@@ -100,18 +157,28 @@ impl From<&Account> for AccountDto {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct SignUpBody {
-    /// Email to sign in with.
-    #[oai(validator(max_length = 320))]
-    pub email: String,
+    /// Email to sign in with (ASCII, at most 254 characters).
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^[ \t]*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?[ \t]*$"
+    ))]
+    pub email: Text,
     /// 8 to 128 characters.
-    #[oai(validator(max_length = 1024))]
-    pub password: String,
-    /// Display name shown to clients (agencies: your company).
-    #[oai(validator(max_length = 400))]
-    pub name: Option<String>,
+    #[oai(validator(min_length = 8, max_length = 128, pattern = r"^[^\u0000]*$"))]
+    pub password: Text,
+    /// Display name shown to clients (agencies: your company): up to 100 characters,
+    /// not blank, no control characters.
+    #[oai(
+        nullable,
+        validator(
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
+    pub name: Option<Text>,
     /// The `token` of a grant link sent to this email: verifies the email.
-    #[oai(validator(max_length = 200))]
-    pub grant_token: Option<String>,
+    #[oai(nullable, validator(max_length = 200))]
+    pub grant_token: Option<Text>,
 }
 
 /// `POST /v1/auth/sign-in`.
@@ -120,10 +187,10 @@ pub struct SignUpBody {
 pub struct SignInBody {
     /// Email.
     #[oai(validator(max_length = 320))]
-    pub email: String,
+    pub email: Text,
     /// Password.
     #[oai(validator(max_length = 1024))]
-    pub password: String,
+    pub password: Text,
 }
 
 /// A new bearer session.
@@ -145,8 +212,23 @@ pub struct SessionDto {
 #[oai(deny_unknown_fields)]
 pub struct CreateSharedAccountBody {
     /// The client's email (the client may not have an account yet).
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^[ \t]*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?[ \t]*$"
+    ))]
+    pub email: Text,
+    /// The role you ask for.
+    pub role: RoleDto,
+}
+
+/// One request of `POST /v1/shared-accounts/bulk`: its email is checked on its own,
+/// so one bad address does not refuse the others.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct BulkItemBody {
+    /// The client's email.
     #[oai(validator(max_length = 320))]
-    pub email: String,
+    pub email: Text,
     /// The role you ask for.
     pub role: RoleDto,
 }
@@ -157,7 +239,7 @@ pub struct CreateSharedAccountBody {
 pub struct BulkBody {
     /// 1 to 100 requests, each handled independently.
     #[oai(validator(min_items = 1, max_items = 100))]
-    pub requests: Vec<CreateSharedAccountBody>,
+    pub requests: Vec<BulkItemBody>,
 }
 
 /// Outcome of one email of a bulk request.
@@ -259,6 +341,7 @@ pub struct SharedAccountPage {
     /// Rows, newest first.
     pub items: Vec<SharedAccountDto>,
     /// Pass as `cursor` for the next page; absent on the last.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -297,6 +380,7 @@ pub struct WebsitePage {
     /// Websites by domain.
     pub items: Vec<WebsiteDto>,
     /// Pass as `cursor` for the next page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -310,9 +394,12 @@ impl From<Page<Website>> for WebsitePage {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct AddWebsiteBody {
-    /// Host name, e.g. `shop.example.com`.
-    #[oai(validator(max_length = 300))]
-    pub domain: String,
+    /// Host name, e.g. `shop.example.com` (ASCII; IDNs in their `xn--` form).
+    #[oai(validator(
+        max_length = 253,
+        pattern = r"^[ \t]*([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?[ \t]*$"
+    ))]
+    pub domain: Text,
 }
 
 /// `PUT /v1/internal/websites/{website_id}/status`.
@@ -348,6 +435,7 @@ pub struct SlotsDto {
     /// Members other than the owner.
     pub used: u32,
     /// The plan's slots; `null` when unlimited.
+    #[oai(nullable)]
     pub limit: Option<u32>,
 }
 
@@ -498,28 +586,40 @@ pub struct AuditEventDto {
     /// What happened (`access_requested`, `request_approved`, `impersonation_started`, …).
     pub kind: String,
     /// Who did it.
+    #[oai(nullable)]
     pub actor_id: Option<Uuid>,
     /// The "Log in as" session it was done through, if any.
+    #[oai(nullable)]
     pub via_session: Option<Uuid>,
     /// The agency concerned.
+    #[oai(nullable)]
     pub agency_id: Option<Uuid>,
     /// The request concerned.
+    #[oai(nullable)]
     pub request_id: Option<Uuid>,
     /// The client's email.
+    #[oai(nullable)]
     pub client_email: Option<String>,
     /// Role involved (requested, approved, removed, or the new role).
+    #[oai(nullable)]
     pub role: Option<RoleDto>,
     /// Previous role (`role_changed`).
+    #[oai(nullable)]
     pub from_role: Option<RoleDto>,
     /// The membership concerned.
+    #[oai(nullable)]
     pub member_id: Option<Uuid>,
     /// The "Log in as" session started (`impersonation_started`).
+    #[oai(nullable)]
     pub session_id: Option<Uuid>,
     /// End of that session.
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
     /// Plans (`plan_changed`).
+    #[oai(nullable)]
     pub from_plan: Option<PlanDto>,
     /// New plan (`plan_changed`).
+    #[oai(nullable)]
     pub to_plan: Option<PlanDto>,
 }
 
@@ -578,6 +678,7 @@ pub struct AuditPage {
     /// Entries, newest first.
     pub items: Vec<AuditEventDto>,
     /// Pass as `cursor` for the next page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -633,6 +734,7 @@ pub struct InvoicePage {
     /// Invoices, newest first.
     pub items: Vec<InvoiceDto>,
     /// Pass as `cursor` for the next page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -641,8 +743,8 @@ pub struct InvoicePage {
 #[oai(deny_unknown_fields)]
 pub struct InvoiceBody {
     /// Number, unique per account.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    pub number: String,
+    #[oai(validator(min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
+    pub number: Text,
     /// Start of the billed period.
     pub period_start: DateTime<Utc>,
     /// End of the billed period.
@@ -651,8 +753,8 @@ pub struct InvoiceBody {
     #[oai(validator(minimum(value = "0")))]
     pub amount_cents: i64,
     /// ISO 4217 code, upper case.
-    #[oai(validator(min_length = 3, max_length = 3))]
-    pub currency: String,
+    #[oai(validator(min_length = 3, max_length = 3, pattern = r"^[A-Z]{3}$"))]
+    pub currency: Text,
     /// Status.
     pub status: InvoiceStatusDto,
     /// When it was issued.

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod observability;
 pub mod problem;
 mod responses;
+mod spec;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -130,11 +131,13 @@ pub fn app_with<P: Ports>(
     mount: impl FnOnce(Route) -> Route,
 ) -> BoxEndpoint<'static> {
     let api = openapi(state.clone(), public_url);
-    let spec = api.spec_endpoint();
+    let spec = spec::refine(&api.spec());
+    let allowed = spec::Allowed::from_spec(&spec);
     let docs = api.swagger_ui();
-    mount(Route::new().nest("/", api).at("/openapi.json", spec).nest("/docs", docs))
+    mount(Route::new().nest("/", api).at("/openapi.json", spec::endpoint(spec)).nest("/docs", docs))
         .around(limit_body)
         .catch_all_error(|err| async move { problem_response(&problem::from_poem_error(&err)) })
+        .around(move |ep, req| spec::allow(ep, req, allowed.clone()))
         .around(move |ep, req| idempotency::idempotent(ep, req, state.clone()))
         .with(
             SetHeader::new()
@@ -178,5 +181,5 @@ pub fn problem_response(p: &Problem) -> Response {
 
 /// The spec as JSON (for `cargo xtask openapi` and the drift check).
 pub fn spec_json<P: Ports>(state: Arc<AppState<P>>, public_url: &str) -> String {
-    openapi(state, public_url).spec()
+    spec::refine(&openapi(state, public_url).spec())
 }

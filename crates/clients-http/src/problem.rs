@@ -305,6 +305,17 @@ impl From<AccountError> for Problem {
 /// route, body too large, …) into problem details, so no response is ever plain text.
 pub fn from_poem_error(err: &poem::Error) -> Problem {
     let status = err.status();
+    if status == StatusCode::BAD_REQUEST {
+        // A well-formed value that fails a documented constraint (length, pattern,
+        // range) is 422 naming the field, like the handlers' own checks.
+        let message = err.to_string();
+        if message.contains("verification failed") {
+            let field = ["field `", "parameter `"]
+                .iter()
+                .find_map(|m| message.split_once(m).and_then(|(_, rest)| rest.split_once('`')).map(|(f, _)| f));
+            return Problem { field: field.map(str::to_owned), ..Problem::invalid("", message.clone()) };
+        }
+    }
     let code = match status {
         StatusCode::BAD_REQUEST => "validation_failed",
         StatusCode::UNAUTHORIZED => "unauthorized",
@@ -348,6 +359,23 @@ mod tests {
         let p: Problem = StoreError::Internal("syntax error at SELECT".into()).into();
         assert_eq!(p.status, 500);
         assert!(!p.detail.unwrap().contains("SELECT"));
+    }
+
+    #[test]
+    fn a_value_failing_a_documented_constraint_is_422_naming_the_field() {
+        let body = poem::Error::from_string(
+            "parse request payload error: failed to parse \"SignUpBody\": field `email` verification failed. maxLength(254)",
+            StatusCode::BAD_REQUEST,
+        );
+        let p = from_poem_error(&body);
+        assert_eq!((p.status, p.code.as_str(), p.field.as_deref()), (422, "validation_failed", Some("email")));
+        let query = poem::Error::from_string(
+            "failed to parse parameter `limit`: verification failed. maximum(100)",
+            StatusCode::BAD_REQUEST,
+        );
+        assert_eq!(from_poem_error(&query).field.as_deref(), Some("limit"));
+        let unknown = poem::Error::from_string("unknown field `state`.", StatusCode::BAD_REQUEST);
+        assert_eq!(from_poem_error(&unknown).status, 400, "malformed bodies stay 400");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `api_response!`: one `ApiResponse` enum per operation, each with the same documented
-//! problem+json error responses (400, 401, 403, 404, 409, 422, 429, 503, 500).
+//! problem+json error responses (400, 401, 403, 404, 409, 413, 415, 422, 429, 503, 500).
 
 /// Declares an operation's response enum: its success variants, then the shared error
 /// variants, and `From<Problem>` choosing the variant by status.
@@ -27,6 +27,12 @@ macro_rules! api_response {
             /// Well-formed but invalid values (`validation_failed`).
             #[oai(status = 422, content_type = "application/problem+json")]
             UnprocessableEntity(poem_openapi::payload::Json<$crate::problem::Problem>),
+            /// Body over 64 KiB (`payload_too_large`).
+            #[oai(status = 413, content_type = "application/problem+json")]
+            PayloadTooLarge(poem_openapi::payload::Json<$crate::problem::Problem>),
+            /// Body missing or not `application/json` (`unsupported_media_type`).
+            #[oai(status = 415, content_type = "application/problem+json")]
+            UnsupportedMediaType(poem_openapi::payload::Json<$crate::problem::Problem>),
             /// Rate limited (`rate_limited`); wait `Retry-After` seconds.
             #[oai(status = 429, content_type = "application/problem+json")]
             TooManyRequests(
@@ -54,6 +60,8 @@ macro_rules! api_response {
                     403 => Self::Forbidden(Json(p)),
                     404 => Self::NotFound(Json(p)),
                     409 => Self::Conflict(Json(p)),
+                    413 => Self::PayloadTooLarge(Json(p)),
+                    415 => Self::UnsupportedMediaType(Json(p)),
                     422 => Self::UnprocessableEntity(Json(p)),
                     429 => Self::TooManyRequests(Json(p), retry),
                     503 => Self::ServiceUnavailable(Json(p), retry),

@@ -115,7 +115,7 @@ async fn bulk_request_answers_each_email_independently() {
     );
     let too_many: Vec<_> = (0..101).map(|i| json!({"email": format!("c{i}@example.com"), "role": "biller"})).collect();
     let r = app.post("/v1/shared-accounts/bulk", &agency, json!({"requests": too_many})).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{r:?}");
     app.stop().await;
 }
 

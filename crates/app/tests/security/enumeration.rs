@@ -126,8 +126,8 @@ async fn sign_up_errors_other_than_a_taken_email_do_not_depend_on_the_account_ex
     app.stop().await;
     let app = spawn_with(|c| c.per_ip_per_minute = 60).await;
     let mut limited = None;
-    for i in 0..80 {
-        let body = json!({"email": format!("probe{i}@example.com"), "password": "short"});
+    for i in 0..200 {
+        let body = json!({"email": format!("probe{i}@example.com"), "password": PASSWORD});
         let r = app.call(Method::POST, "/v1/auth/sign-up", None, Some(body)).await;
         if r.status == StatusCode::TOO_MANY_REQUESTS {
             limited = Some((i, r));

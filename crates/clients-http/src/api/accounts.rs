@@ -180,6 +180,7 @@ impl<P: Ports> AccountsApi<P> {
         #[oai(validator(max_length = 253, pattern = r"^[^\u0000-\u001F\u007F]*$"))]
         q: Query<Option<String>>,
         /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         #[oai(validator(max_length = 512))]
@@ -248,6 +249,7 @@ impl<P: Ports> AccountsApi<P> {
         auth: SessionAuth,
         account_id: Path<Uuid>,
         /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         #[oai(validator(max_length = 512))]
@@ -271,6 +273,7 @@ impl<P: Ports> AccountsApi<P> {
         auth: SessionAuth,
         account_id: Path<Uuid>,
         /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         #[oai(validator(max_length = 512))]

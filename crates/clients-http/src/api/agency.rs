@@ -136,7 +136,7 @@ impl<P: Ports> AgencyApi<P> {
                     let email = &body.requests[slot].email;
                     results[slot] = Some(match outcome {
                         Ok(row) => BulkResult {
-                            email: email.clone(),
+                            email: email.to_string(),
                             outcome: BulkOutcome::Created,
                             id: Some(row.request.id().as_uuid()),
                             code: None,
@@ -161,6 +161,7 @@ impl<P: Ports> AgencyApi<P> {
         /// Only rows with this status.
         status: Query<Option<StatusDto>>,
         /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         #[oai(validator(max_length = 512))]
@@ -223,6 +224,7 @@ impl<P: Ports> AgencyApi<P> {
         #[oai(validator(max_length = 253, pattern = r"^[^\u0000-\u001F\u007F]*$"))]
         q: Query<Option<String>>,
         /// Page size, 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         #[oai(validator(max_length = 512))]

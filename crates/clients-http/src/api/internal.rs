@@ -85,11 +85,11 @@ impl<P: Ports> InternalApi<P> {
             let invoice = clients_domain::Invoice {
                 id: clients_domain::InvoiceId::from_uuid(Uuid::now_v7()),
                 account_id: id(account_id.0),
-                number: b.number,
+                number: b.number.0,
                 period_start: b.period_start,
                 period_end: b.period_end,
                 amount_cents: b.amount_cents,
-                currency: b.currency,
+                currency: b.currency.0,
                 status: b.status.into(),
                 issued_at: b.issued_at,
             };
