@@ -3,6 +3,7 @@
 //! One binary, standard library plus `serde_json` (to read `cargo metadata`). Each task
 //! prints the commands it runs, so a failure can be reproduced by hand.
 
+mod schemathesis;
 mod tasks;
 mod tidy;
 
@@ -19,6 +20,8 @@ Tasks:
           This is the README's test command; CI runs it through `ci`.
   ci      what CI runs: rustfmt check, clippy (warnings denied), tidy, then `test`.
   tidy    repository rules (e.g. clients-domain stays free of I/O crates).
+  schemathesis  fuzz the running service's /openapi.json (pinned Schemathesis, every
+          check, positive and negative, as agency, client and service); CI runs it.
   openapi write docs/openapi.json from the code (--check: fail if it differs; CI runs that).
   migrate apply pending migrations to the configured database (CLIENTS_DATABASE_URL).
   demo    a fresh data/demo.db with agencies, clients in every state, websites in every
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         "test" => test(),
         "ci" => ci(),
         "tidy" => tidy::run(&root()),
+        "schemathesis" => schemathesis::run(),
         "openapi" => tasks::openapi(env::args().any(|a| a == "--check")),
         "migrate" => tasks::migrate(),
         "demo" => tasks::demo(),
@@ -164,7 +168,7 @@ fn test() -> Result<(), String> {
     if pg {
         let mut pg_env = vec![("CLIENTS_TEST_API_BACKEND", "postgres")];
         pg_env.extend_from_slice(moto_env);
-        run_tests(&["-p", "app", "--test", "api"], &pg_env)?;
+        run_tests(&["-p", "app", "--test", "api", "--test", "security"], &pg_env)?;
     } else {
         eprintln!("xtask test: PostgreSQL unreachable; skipping the API suite on PostgreSQL (CI never skips it)");
     }
@@ -176,5 +180,6 @@ fn ci() -> Result<(), String> {
     cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     tidy::run(&root())?;
     tasks::openapi(true)?;
-    test()
+    test()?;
+    schemathesis::run()
 }
