@@ -3,6 +3,8 @@
 //! One binary, standard library plus `serde_json` (to read `cargo metadata`). Each task
 //! prints the commands it runs, so a failure can be reproduced by hand.
 
+mod bench;
+mod bench_support;
 mod schemathesis;
 mod tasks;
 mod tidy;
@@ -18,7 +20,10 @@ cargo xtask <task>
 Tasks:
   test    the test suite: every crate's tests (nextest when installed) and doctests.
           This is the README's test command; CI runs it through `ci`.
-  ci      what CI runs: rustfmt check, clippy (warnings denied), tidy, then `test`.
+  ci      what CI runs: rustfmt check, clippy (warnings denied), tidy, `test`, then
+          `bench --quick` (a smoke: fails on wrong answers, never on speed).
+  bench   load the release service's hot paths and report req/s, p50/p99 and RSS
+          (`cargo xtask bench --help`; docs/performance.md).
   tidy    repository rules (e.g. clients-domain stays free of I/O crates).
   schemathesis  fuzz the running service's /openapi.json (pinned Schemathesis, every
           check, positive and negative, as agency, client and service); CI runs it.
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "tidy" => tidy::run(&root()),
         "schemathesis" => schemathesis::run(),
+        "bench" => bench::run(&root(), &env::args().skip(2).collect::<Vec<_>>()),
         "openapi" => tasks::openapi(env::args().any(|a| a == "--check")),
         "migrate" => tasks::migrate(),
         "demo" => tasks::demo(),
@@ -181,5 +187,6 @@ fn ci() -> Result<(), String> {
     tidy::run(&root())?;
     tasks::openapi(true)?;
     test()?;
-    schemathesis::run()
+    schemathesis::run()?;
+    bench::smoke(&root())
 }

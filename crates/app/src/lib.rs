@@ -1,6 +1,7 @@
 //! The clients service as a library: configuration, wiring and the running server,
 //! so the binary and the end-to-end tests start it the same way.
 
+pub mod bench;
 pub mod config;
 pub mod demo;
 mod mailer;

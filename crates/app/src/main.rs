@@ -36,6 +36,12 @@ enum Command {
     /// Seed an empty database with demo agencies, clients in every state and websites
     /// in every status, and print tokens to try the API with.
     Demo,
+    /// Benchmark fixtures for `cargo xtask bench` (seed, create and drop databases).
+    #[command(hide = true)]
+    Bench {
+        #[command(subcommand)]
+        action: app::bench::BenchAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,5 +108,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{}", app::demo::seed(&config).await?);
             Ok(())
         }
+        Command::Bench { action } => app::bench::run(action, &config).await,
     }
 }

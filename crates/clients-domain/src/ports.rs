@@ -107,6 +107,12 @@ pub trait SessionRepository: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`] on storage failure.
     async fn find_by_token(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
+    /// As [`SessionRepository::find_by_token`], with the session's account: what every
+    /// authenticated request needs, in one round trip where the adapter can join them.
+    ///
+    /// # Errors
+    /// [`StoreError`] on storage failure.
+    async fn find_with_account(&self, hash: &TokenHash) -> Result<Option<(Session, Account)>, StoreError>;
     /// Ends a session.
     ///
     /// # Errors

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use clients_domain::ports::{AccountRepository, SessionRepository, StoreError};
 use clients_domain::{Account, AccountId, Email, PasswordHash, Session, SessionId, TokenHash};
-use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+use sea_orm::{ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, FromQueryResult as _, QueryFilter as _};
 
 use crate::Store;
 use crate::entities::{account, session};
@@ -55,6 +55,20 @@ impl SessionRepository for Store {
             .await
             .map_err(Failure::from)?;
         Ok(row.as_ref().map(session_from).transpose()?)
+    }
+
+    async fn find_with_account(&self, hash: &TokenHash) -> Result<Option<(Session, Account)>, StoreError> {
+        let sql = "SELECT s.*, a.id AS a_id, a.email AS a_email, a.email_verified AS a_email_verified, \
+            a.name AS a_name, a.plan AS a_plan, a.password_hash AS a_password_hash, a.created_at AS a_created_at, \
+            a.websites_total AS a_websites_total, a.websites_major_issue AS a_websites_major_issue, \
+            a.websites_not_connected AS a_websites_not_connected \
+            FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1";
+        let row =
+            self.db().query_one_raw(self.stmt(sql, [hash.as_bytes().to_vec().into()])).await.map_err(Failure::from)?;
+        let Some(row) = row else { return Ok(None) };
+        let session = session::Model::from_query_result(&row, "").map_err(Failure::from)?;
+        let account = account::Model::from_query_result(&row, "a_").map_err(Failure::from)?;
+        Ok(Some((session_from(&session)?, account_from(&account)?)))
     }
 
     async fn delete(&self, id: SessionId) -> Result<(), StoreError> {

@@ -40,10 +40,12 @@ mod requests;
 mod resources;
 mod seal;
 mod stats;
+mod synthetic;
 mod tx;
 mod websites;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clients_domain::PlanCatalogue;
@@ -56,6 +58,7 @@ pub use idempotency::{IdempotencyRecord, IdempotencyStart};
 pub use ports::StorePorts;
 pub use seal::OutboxKey;
 pub use stats::{OutboxStats, PoolStats};
+pub use synthetic::{SyntheticSpec, SyntheticSummary, create_postgres_database, drop_postgres_database};
 
 /// How to connect, and what the adapter needs from configuration.
 #[derive(Debug, Clone)]
@@ -109,6 +112,7 @@ struct Inner {
     plans: PlanCatalogue,
     outbox_key: OutboxKey,
     max_attempts: u32,
+    statements: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -133,6 +137,11 @@ impl Store {
         };
         let mut opts = ConnectOptions::new(url.to_owned());
         opts.acquire_timeout(options.acquire_timeout).connect_timeout(options.acquire_timeout).sqlx_logging(false);
+        // sqlx pings every connection it hands out by default: a second round trip for
+        // every statement. Ping only connections idle long enough to have been dropped
+        // by the server or a proxy; a broken busy connection fails its statement, which
+        // the caller sees as unavailable (and retries, for transactions).
+        opts.test_before_acquire_if_idle_for(Duration::from_secs(30));
         match backend {
             DbBackend::Sqlite => {
                 let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -153,7 +162,12 @@ impl Store {
                 }
             }
         }
-        let db = Database::connect(opts).await.map_err(|e| errors::classify(&e).into_store())?;
+        let mut db = Database::connect(opts).await.map_err(|e| errors::classify(&e).into_store())?;
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -161,6 +175,7 @@ impl Store {
                 plans: options.plans,
                 outbox_key: options.outbox_key,
                 max_attempts: options.max_attempts.max(1),
+                statements,
             }),
         })
     }
@@ -187,6 +202,13 @@ impl Store {
     /// [`StoreError`] when closing fails.
     pub async fn close(&self) -> Result<(), StoreError> {
         self.inner.db.close_by_ref().await.map_err(|e| errors::classify(&e).into_store())
+    }
+
+    /// How many SQL statements this store (and every clone of it) has sent so far.
+    /// Tests use it to prove that a request costs a fixed number of statements.
+    #[must_use]
+    pub fn statements_executed(&self) -> u64 {
+        self.inner.statements.load(Ordering::Relaxed)
     }
 
     /// Whether this store runs on PostgreSQL (else SQLite).

@@ -277,17 +277,14 @@ impl<P: Ports> Service<P> {
     /// [`AuthError`].
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
         let token = SessionToken::parse(bearer).map_err(|_| AuthError::Unauthenticated)?;
-        let session = self.ports.sessions().find_by_token(&token.hash()).await?.ok_or(AuthError::Unauthenticated)?;
+        let (session, account) =
+            self.ports.sessions().find_with_account(&token.hash()).await?.ok_or(AuthError::Unauthenticated)?;
         let now = self.now();
         if !session.is_live(now) {
             return Err(AuthError::Unauthenticated);
         }
         match session.kind {
-            SessionKind::Personal => {
-                let account =
-                    self.ports.accounts().find(session.account_id).await?.ok_or(AuthError::Unauthenticated)?;
-                Ok(Principal::Account { account, session: session.id })
-            }
+            SessionKind::Personal => Ok(Principal::Account { account, session: session.id }),
             SessionKind::Impersonation { client, .. } => {
                 let live = self.ports.teams().member_role(client, session.account_id).await?;
                 Impersonation::resume(&session, live, now)

@@ -748,7 +748,7 @@ async fn rule9_sessions_follow_the_live_grant_on_every_request() {
         (Role::Admin, None, Err(AuthError::SessionEnded(crate::SessionEnded::Revoked))),
     ] {
         let mut m = Mocks::new();
-        m.sessions.expect_find_by_token().returning(move |_| Ok(Some(stored_impersonation(started))));
+        m.sessions.expect_find_with_account().returning(move |_| Ok(Some((stored_impersonation(started), agency()))));
         m.teams.expect_member_role().returning(move |_, _| Ok(live));
         let got = m.service().authenticate(token.expose()).await.map(|p| match p {
             Principal::Impersonation(i) => i.permissions,
@@ -759,18 +759,33 @@ async fn rule9_sessions_follow_the_live_grant_on_every_request() {
 }
 
 #[tokio::test]
+async fn a_personal_session_resolves_to_its_account_in_one_lookup() {
+    let token = SessionToken::from_random([6; 32]);
+    let session = Session { kind: SessionKind::Personal, ..stored_impersonation(Role::Admin) };
+    let mut m = Mocks::new();
+    // No `accounts.find` expectation: the account comes with the session.
+    m.sessions.expect_find_with_account().times(1).returning(move |_| Ok(Some((session.clone(), agency()))));
+    match m.service().authenticate(token.expose()).await.unwrap() {
+        Principal::Account { account, session } => {
+            assert_eq!((account.id, session), (aid(AGENCY), SessionId::from_uuid(Uuid::from_u128(91))));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn authentication_refuses_malformed_unknown_and_expired_tokens() {
     let svc = Mocks::new().service();
     assert_eq!(svc.authenticate("nope").await, Err(AuthError::Unauthenticated));
     let mut m = Mocks::new();
-    m.sessions.expect_find_by_token().returning(|_| Ok(None));
+    m.sessions.expect_find_with_account().returning(|_| Ok(None));
     let t = SessionToken::from_random([5; 32]);
     assert_eq!(m.service().authenticate(t.expose()).await, Err(AuthError::Unauthenticated));
     let mut m = Mocks::new();
-    m.sessions.expect_find_by_token().returning(|_| {
+    m.sessions.expect_find_with_account().returning(|_| {
         let mut s = stored_impersonation(Role::Admin);
         s.expires_at = now();
-        Ok(Some(s))
+        Ok(Some((s, agency())))
     });
     assert_eq!(m.service().authenticate(t.expose()).await, Err(AuthError::Unauthenticated));
 }

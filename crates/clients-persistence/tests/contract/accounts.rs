@@ -62,6 +62,12 @@ contract!(sessions_are_found_by_token_hash_and_deleted, |db: TestDb| async move 
     };
     db.store.insert(&personal).await.unwrap();
     db.store.insert(&acting).await.unwrap();
+    assert_eq!(
+        db.store.find_with_account(&personal.token_hash).await.unwrap(),
+        Some((personal.clone(), agency.clone()))
+    );
+    assert_eq!(db.store.find_with_account(&acting.token_hash).await.unwrap(), Some((acting.clone(), agency.clone())));
+    assert_eq!(db.store.find_with_account(&TokenHash::from_bytes([3; 32])).await.unwrap(), None);
     assert_eq!(db.store.find_by_token(&personal.token_hash).await.unwrap(), Some(personal.clone()));
     assert_eq!(db.store.find_by_token(&acting.token_hash).await.unwrap(), Some(acting.clone()));
     assert_eq!(db.store.find_by_token(&TokenHash::from_bytes([3; 32])).await.unwrap(), None);

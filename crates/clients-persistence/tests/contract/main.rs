@@ -22,4 +22,5 @@ mod requests;
 mod resources;
 mod retries;
 mod scopes;
+mod statements;
 mod websites;
