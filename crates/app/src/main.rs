@@ -8,6 +8,14 @@ use std::process::ExitCode;
 use app::{Config, Overrides};
 use clap::{Parser, Subcommand};
 
+/// With `--features mimalloc`, mimalloc instead of glibc's malloc (also for SQLite):
+/// the list and JSON paths allocate many small, short-lived values across threads,
+/// where glibc spends a quarter of the server's CPU. It is off by default because
+/// untuned it keeps ~25 MiB more at idle; docs/performance.md has both measurements.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "app", version, about = "Delegated agency access service")]
 struct Cli {
