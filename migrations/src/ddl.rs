@@ -38,6 +38,20 @@ pub(crate) async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Res
     Ok(())
 }
 
+/// Runs the statements `postgres()` or `sqlite()` makes, for DDL (triggers, search
+/// indexes) that the two backends write differently.
+pub(crate) async fn run_per_backend(
+    manager: &SchemaManager<'_>,
+    postgres: fn() -> Vec<String>,
+    sqlite: fn() -> Vec<String>,
+) -> Result<(), DbErr> {
+    let statements = match manager.get_database_backend() {
+        DbBackend::Postgres => postgres(),
+        _ => sqlite(),
+    };
+    run(manager, &statements.iter().map(String::as_str).collect::<Vec<_>>()).await
+}
+
 /// Drops `tables` in the given order.
 pub(crate) async fn drop_tables(manager: &SchemaManager<'_>, tables: &[&str]) -> Result<(), DbErr> {
     let db = manager.get_connection();

@@ -22,6 +22,8 @@ mod m20261127_000004_audit_events;
 mod m20261127_000005_email_outbox;
 mod m20261127_000006_idempotency_keys;
 mod m20261127_000007_settings_and_invoices;
+mod m20261128_000008_list_status_and_search;
+mod m20261128_000009_website_counters_in_triggers;
 
 /// Every table this crate creates, in creation order (dropping runs in reverse).
 pub const TABLES: [&str; 10] = [
@@ -52,6 +54,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_email_outbox::Migration),
             Box::new(m20261127_000006_idempotency_keys::Migration),
             Box::new(m20261127_000007_settings_and_invoices::Migration),
+            Box::new(m20261128_000008_list_status_and_search::Migration),
+            Box::new(m20261128_000009_website_counters_in_triggers::Migration),
         ]
     }
 }

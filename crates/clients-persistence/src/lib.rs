@@ -113,6 +113,9 @@ struct Inner {
     outbox_key: OutboxKey,
     max_attempts: u32,
     statements: Arc<AtomicU64>,
+    /// SQLite's in-process writer turn (see `tx`).
+    writer: Option<Arc<tokio::sync::Semaphore>>,
+    acquire_timeout: Duration,
 }
 
 impl Store {
@@ -176,6 +179,8 @@ impl Store {
                 outbox_key: options.outbox_key,
                 max_attempts: options.max_attempts.max(1),
                 statements,
+                writer: tx::writer_turn(backend),
+                acquire_timeout: options.acquire_timeout,
             }),
         })
     }

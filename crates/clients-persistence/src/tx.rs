@@ -1,7 +1,17 @@
 //! Write transactions: opened with the write lock on SQLite, retried with jittered
 //! backoff when the database reports a transient failure.
+//!
+//! SQLite has one writer at a time. Left to themselves, writers that find the lock
+//! taken sleep in SQLite's busy handler (1, 2, 5, 10 … 100 ms) and poll again, so under
+//! load the lock sits idle while they sleep. A store on SQLite therefore queues its
+//! write transactions on an in-process FIFO turn before it asks SQLite for the lock:
+//! one transaction per process runs at a time, the next starts the moment it ends, and
+//! a waiting writer holds no pooled connection (readers keep them). The busy timeout
+//! still covers other processes on the same file.
 
 use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng as _;
@@ -10,8 +20,42 @@ use sea_orm::{
     TransactionTrait as _, Value,
 };
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use crate::Store;
 use crate::errors::Failure;
+
+/// A write transaction, holding SQLite's in-process writer turn until it ends.
+#[derive(Debug)]
+pub(crate) struct WriteTx {
+    // Declared first: dropped (rolled back) before the turn is handed on.
+    tx: DatabaseTransaction,
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+impl Deref for WriteTx {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+}
+
+impl WriteTx {
+    /// Commits, then hands the turn on.
+    pub(crate) async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await
+    }
+
+    /// Rolls back, then hands the turn on.
+    pub(crate) async fn rollback(self) -> Result<(), DbErr> {
+        self.tx.rollback().await
+    }
+}
+
+/// The writer turn of a store on SQLite (none on PostgreSQL, which locks rows).
+pub(crate) fn writer_turn(backend: DbBackend) -> Option<Arc<Semaphore>> {
+    (backend == DbBackend::Sqlite).then(|| Arc::new(Semaphore::new(1)))
+}
 
 /// Why one try of a transaction did not commit.
 #[derive(Debug)]
@@ -46,12 +90,27 @@ impl Store {
     /// once (waiting up to the busy timeout): a deferred transaction that read first
     /// and wrote later could fail to upgrade its lock, or decide on a snapshot another
     /// writer has since changed.
-    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+    ///
+    /// On SQLite the transaction first waits for the process's writer turn (FIFO), as
+    /// long as a pooled connection may be waited for; then it is unavailable.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, DbErr> {
+        let turn = self.write_turn().await?;
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        self.db().begin_with_options(options).await
+        Ok(WriteTx { tx: self.db().begin_with_options(options).await?, _turn: turn })
+    }
+
+    /// On SQLite, waits for the process's writer turn (FIFO) for a write that is one
+    /// statement or a transaction; as long as a pooled connection may be waited for,
+    /// then unavailable. None on PostgreSQL.
+    pub(crate) async fn write_turn(&self) -> Result<Option<OwnedSemaphorePermit>, DbErr> {
+        let Some(turn) = &self.inner.writer else { return Ok(None) };
+        match tokio::time::timeout(self.inner.acquire_timeout, turn.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(_)) | Err(_) => Err(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)),
+        }
     }
 
     /// Runs `attempt` until it commits, refuses, or fails for a reason other than a

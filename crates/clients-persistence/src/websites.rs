@@ -1,19 +1,16 @@
 //! Websites, and the per-account counters the agency's list derives status from.
 //!
-//! Every write to `websites` updates the owner's `websites_*` counters in the same
-//! transaction, by delta (`x = x + d`): on PostgreSQL the UPDATE re-reads the newest
-//! counter after waiting for a concurrent writer's row lock, so concurrent changes to
-//! one account's websites never lose a count.
+//! Each write is one statement: the database's triggers (migration 9) update the
+//! owner's `websites_*` counters by delta (`x = x + d`) inside it, and through them the
+//! stored status of the agencies' rows (migration 8). On PostgreSQL the counter UPDATE
+//! re-reads the newest counter after waiting for a concurrent writer's row lock, so
+//! concurrent changes to one account's websites never lose a count.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use clients_domain::ports::{ListError, Page, PageRequest, StoreError, WebsiteRepository};
 use clients_domain::{AccountId, Health, Website, WebsiteId};
-use sea_orm::{
-    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, EntityTrait as _, QueryFilter as _, QuerySelect as _,
-    Value,
-};
-use uuid::Uuid;
+use sea_orm::{EntityTrait as _, Value};
 
 use crate::Store;
 use crate::audit::more;
@@ -24,42 +21,10 @@ use crate::mapping::{ts, website_from, website_row};
 use crate::requests::contains_pattern;
 use crate::tx::TxError;
 
-/// How one website contributes to its account's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Contribution {
-    major_issue: i32,
-    not_connected: i32,
-}
-
-impl Contribution {
-    fn of(connected: bool, health: Health) -> Self {
-        Self { major_issue: i32::from(health == Health::MajorIssue), not_connected: i32::from(!connected) }
-    }
-}
-
 impl Store {
-    async fn bump_counters(
-        &self,
-        tx: &DatabaseTransaction,
-        account: Uuid,
-        total: i32,
-        major_issue: i32,
-        not_connected: i32,
-    ) -> Result<(), Failure> {
-        let sql = "UPDATE accounts SET websites_total = websites_total + $1, \
-            websites_major_issue = websites_major_issue + $2, \
-            websites_not_connected = websites_not_connected + $3 WHERE id = $4";
-        let values: [Value; 4] = [total.into(), major_issue.into(), not_connected.into(), account.into()];
-        tx.execute_raw(self.stmt(sql, values)).await?;
-        Ok(())
-    }
-
     async fn add_attempt(&self, w: &Website) -> Result<(), TxError<()>> {
-        let tx = self.begin_write().await?;
-        website::Entity::insert(website_row(w)).exec_without_returning(&tx).await?;
-        let c = Contribution::of(w.connected, w.health);
-        self.bump_counters(&tx, w.account_id.as_uuid(), 1, c.major_issue, c.not_connected).await?;
-        tx.commit().await?;
+        let _turn = self.write_turn().await?;
+        website::Entity::insert(website_row(w)).exec_without_returning(self.db()).await?;
         Ok(())
     }
 
@@ -70,30 +35,11 @@ impl Store {
         health: Health,
         at: DateTime<Utc>,
     ) -> Result<Option<Website>, TxError<()>> {
-        let tx = self.begin_write().await?;
-        let Some(mut row) = website::Entity::find_by_id(id.as_uuid()).lock_exclusive().one(&tx).await? else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let stored = website_from(&row)?;
-        let before = Contribution::of(stored.connected, stored.health);
-        let after = Contribution::of(connected, health);
-        website::Entity::update_many()
-            .col_expr(website::Column::Connected, connected.into())
-            .col_expr(website::Column::Health, health.as_str().into())
-            .col_expr(website::Column::UpdatedAt, ts(at).into())
-            .filter(website::Column::Id.eq(id.as_uuid()))
-            .exec(&tx)
-            .await?;
-        if before != after {
-            let (major, not_connected) =
-                (after.major_issue - before.major_issue, after.not_connected - before.not_connected);
-            self.bump_counters(&tx, row.account_id, 0, major, not_connected).await?;
-        }
-        tx.commit().await?;
-        row.connected = connected;
-        row.health = health.as_str().to_owned();
-        Ok(Some(website_from(&row)?))
+        let _turn = self.write_turn().await?;
+        let sql = "UPDATE websites SET connected = $1, health = $2, updated_at = $3 WHERE id = $4 RETURNING *";
+        let values: [Value; 4] = [connected.into(), health.as_str().into(), ts(at).into(), id.as_uuid().into()];
+        let row = website::Entity::find().from_raw_sql(self.stmt(sql, values)).one(self.db()).await?;
+        Ok(row.as_ref().map(website_from).transpose()?)
     }
 }
 

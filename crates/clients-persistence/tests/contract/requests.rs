@@ -69,7 +69,8 @@ contract!(the_agency_list_pages_newest_first_and_searches_case_insensitively, |d
     assert_eq!(found.items.iter().map(|r| r.request.id()).collect::<Vec<_>>(), vec![ids[3]]);
     let all = db.store.shared_accounts(agency.id, &query(Some("SHOP.EX"), None, 50, None)).await.unwrap();
     assert_eq!(all.items.len(), 6);
-    for wildcard in ["%", "_", "client_@"] {
+    // Wildcards and the search index's own syntax (quotes, operators) are text.
+    for wildcard in ["%", "_", "client_@", "\"client0", "client0\"\"", "shop AND client", "NEAR(client0"] {
         let none = db.store.shared_accounts(agency.id, &query(Some(wildcard), None, 50, None)).await.unwrap();
         assert!(none.items.is_empty(), "{wildcard:?} is matched literally");
     }
@@ -156,7 +157,25 @@ contract!(the_status_filter_in_sql_matches_the_domain_derivation, |db: TestDb| a
     let rest = query(None, Some(SharedAccountStatus::NoData), 100, first.next_cursor.clone());
     let rest = db.store.shared_accounts(agency.id, &rest).await.unwrap();
     assert_eq!(first.items.len() + rest.items.len(), 4);
+
+    // The stored status follows later changes of the client's websites.
+    let good2 = db.store.find_by_email(&email("good2@clients.example")).await.unwrap().unwrap();
+    let site = w.store.list(good2.id, None, &PageRequest::default()).await.unwrap().items[0].id;
+    assert!(with_status(&db, &agency, SharedAccountStatus::AllGood).await.contains(&"good2@clients.example".into()));
+    w.store.update_status(site, true, Health::MajorIssue, w.now()).await.unwrap().unwrap();
+    assert!(!with_status(&db, &agency, SharedAccountStatus::AllGood).await.contains(&"good2@clients.example".into()));
+    let major = with_status(&db, &agency, SharedAccountStatus::MajorIssue).await;
+    assert_eq!(major, ["good2@clients.example", "majorconnected@clients.example", "major@clients.example"]);
+    w.store.update_status(site, false, Health::Ok, w.now()).await.unwrap().unwrap();
+    let off = with_status(&db, &agency, SharedAccountStatus::NotConnected).await;
+    assert_eq!(off, ["good2@clients.example", "off@clients.example"]);
 });
+
+/// The emails of the agency's rows with `status`, newest first.
+async fn with_status(db: &TestDb, agency: &Account, status: SharedAccountStatus) -> Vec<String> {
+    let page = db.store.shared_accounts(agency.id, &query(None, Some(status), 100, None)).await.unwrap();
+    page.items.iter().map(|r| r.request.email().as_str().to_owned()).collect()
+}
 
 contract!(grant_links_find_only_the_current_open_request, |db: TestDb| async move {
     let w = World::new(&db, Policy::default());
