@@ -1,8 +1,8 @@
 //! The production adapters of the small ports (clock, entropy, password hashing) and
 //! the [`Ports`] bundle the service runs on.
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound as _, Utc};
 use clients_domain::ports::{Clock, Entropy, PasswordHasher, StoreError};
@@ -45,9 +45,9 @@ impl Entropy for OsEntropy {
 ///
 /// One thread per core, fed in order: each hash takes 19 MiB and a core for its whole
 /// run, so more at once only adds memory (64 sign-ins at once would hold 1.2 GiB) and
-/// makes every one of them slower. Fixed threads also keep the memory bounded after
-/// the burst: glibc gives each thread its own arena and keeps a freed 19 MiB block in
-/// it, so hashing on the blocking pool's many threads left hundreds of MiB behind.
+/// makes every one of them slower. Each thread allocates its 19 MiB once, on its first
+/// hash, and reuses it: allocating it per hash left glibc holding freed blocks in every
+/// thread's arena (hundreds of MiB after a burst of sign-ins).
 #[derive(Debug, Clone)]
 pub struct Argon2Hasher {
     params: Params,
@@ -55,7 +55,9 @@ pub struct Argon2Hasher {
     threads: HashingThreads,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A hashing thread's working memory, kept from one hash to the next.
+type Memory = Vec<Block>;
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
 /// The hashing threads; they end when the last hasher sharing them is dropped.
 #[derive(Debug, Clone)]
@@ -70,6 +72,7 @@ impl HashingThreads {
         for n in 0..count {
             let queue = queue.clone();
             std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || {
+                let mut memory = Memory::new();
                 loop {
                     let next = match queue.lock() {
                         Ok(queue) => queue.recv(),
@@ -77,7 +80,7 @@ impl HashingThreads {
                     };
                     let Ok(job) = next else { return };
                     // A panicking job loses its answer (the caller sees an error), not the thread.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory)));
                 }
             })?;
         }
@@ -105,7 +108,7 @@ impl Argon2Hasher {
         let dummy = if (m, t, p) == Self::COST {
             Self::DUMMY.to_owned()
         } else {
-            Self::hash_with(&params, "dummy password for absent accounts")?
+            Self::hash_with(&params, "dummy password for absent accounts", &mut Memory::new())?
         };
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let threads = HashingThreads::start(cores).map_err(|e| anyhow::anyhow!("starting hashing threads: {e}"))?;
@@ -113,25 +116,71 @@ impl Argon2Hasher {
     }
 
     /// Runs one hash computation on the hashing threads, in turn.
-    async fn limited<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, StoreError> {
+    async fn limited<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Memory) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (done, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = done.send(work());
+        let job: Job = Box::new(move |memory| {
+            let _ = done.send(work(memory));
         });
         self.threads.jobs.send(job).map_err(|_| StoreError::Internal("the hashing threads stopped".to_owned()))?;
         answer.await.map_err(|_| StoreError::Internal("a hash computation failed".to_owned()))
     }
 
-    fn argon(params: &Params) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+    /// Argon2 of `password` and `salt` into an output of `len` bytes, in `memory`.
+    fn compute(
+        argon: &Argon2<'_>,
+        blocks: usize,
+        password: &str,
+        salt: &[u8],
+        len: usize,
+        memory: &mut Memory,
+    ) -> Option<Output> {
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::new());
+        }
+        Output::init_with(len, |out| {
+            argon
+                .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..blocks])
+                .map_err(|_| argon2::password_hash::Error::Crypto)
+        })
+        .ok()
     }
 
-    fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
+    /// A PHC string (`$argon2id$v=19$m=…`) of `password` with a fresh salt.
+    fn hash_with(params: &Params, password: &str, memory: &mut Memory) -> anyhow::Result<String> {
         let salt = SaltString::generate(&mut OsRng);
-        Ok(Self::argon(params)
-            .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?
-            .to_string())
+        let mut salt_bytes = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let output = Self::compute(&argon, params.block_count(), password, salt_bytes, len, memory)
+            .ok_or_else(|| anyhow::anyhow!("argon2 failed"))?;
+        let phc = argon2::password_hash::PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// Whether `password` matches the PHC string `hash`, at the hash's own parameters;
+    /// the outputs are compared in constant time.
+    fn matches(password: &str, hash: &str, memory: &mut Memory) -> bool {
+        let Ok(parsed) = argon2::password_hash::PasswordHash::new(hash) else { return false };
+        let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(parsed.algorithm), Params::try_from(&parsed)) else {
+            return false;
+        };
+        let version = parsed.version.map_or(Ok(Version::V0x13), Version::try_from);
+        let (Ok(version), Some(salt), Some(expected)) = (version, parsed.salt, parsed.hash) else { return false };
+        let mut salt_bytes = [0u8; 64];
+        let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else { return false };
+        let argon = Argon2::new(algorithm, version, params.clone());
+        Self::compute(&argon, params.block_count(), password, salt_bytes, expected.len(), memory)
+            .is_some_and(|output| output == expected)
     }
 }
 
@@ -140,22 +189,16 @@ impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, StoreError> {
         let params = self.params.clone();
         let password = password.clone();
-        self.limited(move || Self::hash_with(&params, password.expose()))
+        self.limited(move |memory| Self::hash_with(&params, password.expose(), memory))
             .await?
             .map(PasswordHash::new)
             .map_err(|e| StoreError::Internal(e.to_string()))
     }
 
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool {
-        let params = self.params.clone();
         let password = password.clone();
         let hash = hash.clone();
-        self.limited(move || {
-            argon2::password_hash::PasswordHash::new(hash.as_str())
-                .is_ok_and(|parsed| Self::argon(&params).verify_password(password.expose().as_bytes(), &parsed).is_ok())
-        })
-        .await
-        .unwrap_or(false)
+        self.limited(move |memory| Self::matches(password.expose(), hash.as_str(), memory)).await.unwrap_or(false)
     }
 
     fn dummy_hash(&self) -> PasswordHash {
@@ -193,6 +236,16 @@ mod tests {
         assert_eq!((params.m_cost(), params.t_cost(), params.p_cost()), Argon2Hasher::COST);
         assert_eq!(parsed.hash.unwrap().len(), 32);
         assert!(!h.verify(&pw, &PasswordHash::new("not a phc string".into())).await);
+        // Interchangeable with the argon2 crate's own PHC hashing and verifying (hashes
+        // stored before the hashing threads kept their memory).
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default().hash_password(b"correct horse battery", &salt).unwrap().to_string();
+        assert!(h.verify(&pw, &PasswordHash::new(theirs.clone())).await);
+        assert!(!h.verify(&Password::parse("correct horse batterY").unwrap(), &PasswordHash::new(theirs)).await);
+        let ours = argon2::password_hash::PasswordHash::new(hash.as_str()).unwrap();
+        assert!(Argon2::default().verify_password(b"correct horse battery", &ours).is_ok());
+        assert!(Argon2::default().verify_password(b"wrong horse battery", &ours).is_err());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,7 +257,7 @@ mod tests {
         let jobs = (0..cores * 4).map(|_| {
             let (h, now, most) = (h.clone(), now.clone(), most.clone());
             tokio::spawn(async move {
-                h.limited(move || {
+                h.limited(move |_| {
                     let running = now.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(running, Ordering::SeqCst);
                     std::thread::sleep(std::time::Duration::from_millis(20));
