@@ -2,7 +2,7 @@
 //! run the pure decision, and commit what it asks for, all in one transaction.
 //!
 //! Lock order (PostgreSQL): recipient advisory lock (new requests only), then account
-//! rows in id order, then the request row. Everything that changes a team locks its
+//! rows in id order (a new request shares them: `FOR SHARE`), then the request row. Everything that changes a team locks its
 //! client account row first, so approvals racing for the last slot queue behind one
 //! another and each decides on the members the previous one committed. On SQLite the
 //! transaction holds the database's write lock from its first statement.
@@ -79,7 +79,11 @@ impl Store {
                             .add(account::Column::Email.eq(email.as_str())),
                     )
                     .order_by_asc(account::Column::Id)
-                    .lock_exclusive()
+                    // FOR SHARE: a new request changes neither account; it needs them not
+                    // to change under its decision (an approval locks the client FOR
+                    // UPDATE, so it waits), while one agency's requests to different
+                    // recipients run side by side. Same recipient: the advisory lock.
+                    .lock_shared()
                     .all(tx)
                     .await?;
                 let agency_row = rows.iter().find(|a| a.id == agency.as_uuid());

@@ -16,8 +16,10 @@
 //! - PostgreSQL runs at READ COMMITTED and locks what a decision depends on with
 //!   `SELECT … FOR UPDATE`: the client account row (which serialises everything that
 //!   touches its team), then the request row. A new request also takes a transaction
-//!   advisory lock on the recipient address and locks the agency row, so the
-//!   per-recipient cap and the duplicate check see every committed request. Rows are
+//!   advisory lock on the recipient address (so the per-recipient cap and the
+//!   duplicate check see every committed request) and holds the agency and client rows
+//!   `FOR SHARE` (they must not change under the decision; one agency's requests to
+//!   different recipients do not wait for one another). Rows are
 //!   always locked accounts first (by id), then requests, to keep deadlocks rare; the
 //!   ones that still happen are retried.
 //! - SQLite opens every write transaction with `BEGIN IMMEDIATE`, taking the single
