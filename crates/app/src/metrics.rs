@@ -28,6 +28,17 @@ pub fn handle() -> PrometheusHandle {
             // Fails only if another recorder is installed, in which case this handle
             // renders an empty page rather than crashing the service.
             let _ = metrics::set_global_recorder(recorder);
+            // Counters exist from the start (at 0), so dashboards and `rate()` see them
+            // before the first approval, refusal or failed email.
+            for name in [
+                "clients_approvals_total",
+                "clients_slot_refusals_total",
+                "clients_emails_sent_total",
+                "clients_emails_retried_total",
+                "clients_emails_failed_total",
+            ] {
+                metrics::counter!(name).increment(0);
+            }
             handle
         })
         .clone()

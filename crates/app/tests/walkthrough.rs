@@ -36,7 +36,23 @@ async fn the_readme_walkthrough_works_verbatim() {
     })
     .await
     .unwrap();
+    // Then `curl /metrics` shows what operators watch (issue 8), including the
+    // approval the walk-through made and the email it delivered.
+    let metrics = reqwest::get(format!("http://{}/metrics", running.addr)).await.unwrap().text().await.unwrap();
     running.stop().await.unwrap();
+    for family in [
+        "clients_http_requests_total{",
+        "clients_http_request_duration_seconds_bucket{",
+        "clients_db_pool_connections{state=\"open\"}",
+        "clients_outbox_pending_messages",
+        "clients_outbox_oldest_pending_age_seconds",
+        "clients_emails_sent_total",
+        "clients_emails_failed_total",
+        "clients_approvals_total 1",
+        "clients_slot_refusals_total 0",
+    ] {
+        assert!(metrics.contains(family), "/metrics lacks {family}:\n{metrics}");
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "walk-through failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<_> = stdout.lines().collect();
