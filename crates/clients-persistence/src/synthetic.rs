@@ -229,22 +229,25 @@ impl Store {
         };
 
         let agency_id = next_id(start);
-        let mut accounts = vec![account::ActiveModel {
-            id: Set(agency_id),
-            email: Set(spec.agency_email.clone()),
-            email_verified: Set(true),
-            name: Set(Some("Benchmark Agency".to_owned())),
-            plan: Set("pro".to_owned()),
+        let account_row = |id, email, verified, name, plan: &str, at| account::ActiveModel {
+            id: Set(id),
+            email: Set(email),
+            email_verified: Set(verified),
+            name: Set(Some(name)),
+            plan: Set(plan.to_owned()),
             password_hash: Set(spec.password_hash.clone()),
-            created_at: Set(start),
+            created_at: Set(at),
+            // The websites' triggers count them in.
             websites_total: Set(0),
             websites_major_issue: Set(0),
             websites_not_connected: Set(0),
-        }];
+        };
+        let mut accounts =
+            vec![account_row(agency_id, spec.agency_email.clone(), true, "Benchmark Agency".to_owned(), "pro", start)];
         let mut requests = vec![];
         let mut members = vec![];
         // (account id, request id) of every approved client, in creation order.
-        let mut approved: Vec<(Uuid, Uuid, usize)> = vec![];
+        let mut approved: Vec<(Uuid, Uuid)> = vec![];
         let (mut listed, mut unlisted) = (0u32, 0u32);
         let mut i = 0u32;
         while listed < spec.clients || unlisted < unlisted_target {
@@ -258,18 +261,8 @@ impl Store {
             let email = format!("client{n:05}.{agency_local}@{}.example", company(n));
             let client_id = next_id(at);
             if kind.has_account() {
-                accounts.push(account::ActiveModel {
-                    id: Set(client_id),
-                    email: Set(email.clone()),
-                    email_verified: Set(!matches!(kind, Kind::Requested { .. })),
-                    name: Set(Some(format!("Client {n}"))),
-                    plan: Set("scale".to_owned()),
-                    password_hash: Set(spec.password_hash.clone()),
-                    created_at: Set(at),
-                    websites_total: Set(0),
-                    websites_major_issue: Set(0),
-                    websites_not_connected: Set(0),
-                });
+                let verified = !matches!(kind, Kind::Requested { .. });
+                accounts.push(account_row(client_id, email.clone(), verified, format!("Client {n}"), "scale", at));
             }
             let request_id = next_id(at);
             let requested = matches!(kind, Kind::Requested { .. });
@@ -302,7 +295,7 @@ impl Store {
                     origin_request_id: Set(request_id),
                     since: Set(at),
                 });
-                approved.push((client_id, request_id, accounts.len() - 1));
+                approved.push((client_id, request_id));
             }
             if kind.listed() {
                 listed += 1;
@@ -329,7 +322,7 @@ impl Store {
             }
         }
         let sample_every = (spec.websites / 1_000).max(1);
-        for (k, &(client_id, _, _)) in approved.iter().enumerate() {
+        for (k, &(client_id, _)) in approved.iter().enumerate() {
             // A tenth with a major issue, a seventh with a site not connected.
             let status = match k % 20 {
                 _ if per_client[k] == 0 => 0,
