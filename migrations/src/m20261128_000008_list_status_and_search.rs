@@ -73,29 +73,29 @@ fn postgres() -> Vec<String> {
 fn sqlite() -> Vec<String> {
     let refresh = |filter: &str| {
         format!(
-            "UPDATE access_requests SET status = {} WHERE {filter};",
+            "UPDATE access_requests SET status = {} WHERE {filter}",
             status_of("access_requests.state", "access_requests.email")
         )
     };
     vec![
         ADD_STATUS.to_owned(),
-        refresh("1 = 1").trim_end_matches(';').to_owned(),
+        refresh("1 = 1"),
         // SQLite's BEFORE triggers cannot change NEW: the row is brought up to date
         // just after (the UPDATE sets only `status`, so it fires no trigger again).
         format!(
-            "CREATE TRIGGER access_requests_status_insert AFTER INSERT ON access_requests BEGIN {} END",
+            "CREATE TRIGGER access_requests_status_insert AFTER INSERT ON access_requests BEGIN {}; END",
             refresh("id = NEW.id")
         ),
         format!(
-            "CREATE TRIGGER access_requests_status_update AFTER UPDATE OF state, email ON access_requests BEGIN {} END",
+            "CREATE TRIGGER access_requests_status_update AFTER UPDATE OF state, email ON access_requests BEGIN {}; END",
             refresh("id = NEW.id")
         ),
         format!(
-            "CREATE TRIGGER accounts_request_status_insert AFTER INSERT ON accounts BEGIN {} END",
+            "CREATE TRIGGER accounts_request_status_insert AFTER INSERT ON accounts BEGIN {}; END",
             refresh("state = 'approved' AND email = NEW.email")
         ),
         format!(
-            "CREATE TRIGGER accounts_request_status_update AFTER UPDATE OF {ACCOUNT_COLUMNS} ON accounts BEGIN {} END",
+            "CREATE TRIGGER accounts_request_status_update AFTER UPDATE OF {ACCOUNT_COLUMNS} ON accounts BEGIN {}; END",
             refresh("state = 'approved' AND email IN (NEW.email, OLD.email)")
         ),
         STATUS_INDEX.to_owned(),
