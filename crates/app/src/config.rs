@@ -97,6 +97,8 @@ pub struct Config {
     pub mail_poll_ms: u64,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// MiB of rendered "Shared accounts" pages kept while current; 0 turns it off.
+    pub list_cache_mib: u32,
 }
 
 impl Default for Config {
@@ -129,6 +131,7 @@ impl Default for Config {
             mail_max_attempts: 8,
             mail_poll_ms: 500,
             shutdown_grace_secs: 30,
+            list_cache_mib: 16,
         }
     }
 }

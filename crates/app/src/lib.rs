@@ -158,6 +158,7 @@ pub fn http_state(config: &Config, store: &Store) -> anyhow::Result<Arc<AppState
             per_ip_per_minute: config.per_ip_per_minute,
             ..LimitsConfig::default()
         },
+        list_cache_bytes: u64::from(config.list_cache_mib) * 1024 * 1024,
     };
     Ok(Arc::new(
         AppState::new(service, &http, Arc::new(StoreReadiness(store.clone())))

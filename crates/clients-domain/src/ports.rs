@@ -113,11 +113,40 @@ pub trait SessionRepository: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`] on storage failure.
     async fn find_with_account(&self, hash: &TokenHash) -> Result<Option<(Session, Account)>, StoreError>;
+    /// As [`SessionRepository::find_with_account`], with the version of the account's
+    /// "Shared accounts" list read in the same statement: None when the adapter cannot
+    /// vouch for it (see [`ListVersion`]).
+    ///
+    /// # Errors
+    /// [`StoreError`] on storage failure.
+    async fn find_with_list_version(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(Session, Account, Option<ListVersion>)>, StoreError>;
     /// Ends a session.
     ///
     /// # Errors
     /// [`StoreError`] on storage failure.
     async fn delete(&self, id: SessionId) -> Result<(), StoreError>;
+}
+
+/// The version of an agency's "Shared accounts" list: equal versions, read at two
+/// moments, prove that no row of the list and nothing any row shows (its client's
+/// websites, plan, members) changed in between. A page rendered at the first moment
+/// may be served again at the second. Opaque: only compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListVersion {
+    rows: i64,
+    removals: i64,
+}
+
+impl ListVersion {
+    /// From the adapter's two counters: the newest row version and the count of rows
+    /// removed.
+    #[must_use]
+    pub const fn new(rows: i64, removals: i64) -> Self {
+        Self { rows, removals }
+    }
 }
 
 /// Page size: 1 to 100, default 50.

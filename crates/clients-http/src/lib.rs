@@ -13,6 +13,7 @@ mod api;
 mod dto;
 pub mod idempotency;
 pub mod limits;
+mod list_cache;
 pub mod observability;
 pub mod problem;
 mod responses;
@@ -53,6 +54,9 @@ pub struct HttpConfig {
     pub service_token: Option<String>,
     /// Rate limits.
     pub limits: LimitsConfig,
+    /// Bytes of rendered "Shared accounts" pages kept for reuse while current
+    /// (`CLIENTS_LIST_CACHE_MIB`); 0 turns the cache off.
+    pub list_cache_bytes: u64,
 }
 
 /// Shared state of every handler.
@@ -62,6 +66,7 @@ pub struct AppState<P: Ports> {
     limits: Limits,
     readiness: Arc<dyn Readiness>,
     idempotency: Option<Arc<dyn idempotency::IdempotencyStore>>,
+    lists: Option<list_cache::ListCache>,
 }
 
 impl<P: Ports> std::fmt::Debug for AppState<P> {
@@ -79,6 +84,7 @@ impl<P: Ports> AppState<P> {
             limits: Limits::new(config.limits),
             readiness,
             idempotency: None,
+            lists: list_cache::ListCache::with_capacity(config.list_cache_bytes),
         }
     }
 

@@ -334,3 +334,35 @@ async fn idempotency_key_replays_the_first_answer_once() {
     assert_eq!(crate::helpers::emails_to(&app.mail_dir, "client@example.com").len(), 1, "one email");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_list_is_served_again_while_current_and_fresh_after_any_change() {
+    let app = spawn_app().await;
+    let (agency, _) = app.sign_up("agency@example.com", None).await;
+    app.request(&agency, "client@example.com", "developer").await;
+    let (client, client_id) = app.client_approves("client@example.com").await;
+    let list = || app.get("/v1/shared-accounts", &agency);
+    let first = list().await;
+    assert_eq!(first.body, list().await.body, "unchanged: the same page");
+    assert_eq!(first.body["items"][0]["websites_count"], 0);
+
+    // Writes from anyone (the client, the health service, the agency) show at once.
+    let r =
+        app.post(&format!("/v1/accounts/{client_id}/websites"), &client, json!({"domain": "shop.example.com"})).await;
+    let site = r.body["id"].as_str().unwrap().to_owned();
+    let row = &list().await.body["items"][0];
+    assert_eq!((row["websites_count"].as_u64(), row["status"].as_str()), (Some(1), Some("not_connected")));
+    list().await;
+    let body = json!({"connected": true, "health": "major_issue"});
+    let path = format!("/v1/internal/websites/{site}/status");
+    assert_eq!(app.call(Method::PUT, path, Some(SERVICE_TOKEN), Some(body)).await.status, StatusCode::OK);
+    assert_eq!(list().await.body["items"][0]["status"], "major_issue");
+    app.request(&agency, "other@example.com", "biller").await;
+    assert_eq!(list().await.body["items"].as_array().unwrap().len(), 2);
+    let filtered = app.get("/v1/shared-accounts?status=major_issue", &agency).await;
+    assert_eq!(filtered.body, app.get("/v1/shared-accounts?status=major_issue", &agency).await.body);
+
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("clients_list_cache_lookups_total{outcome=\"hit\"}"), "{metrics}");
+    app.stop().await;
+}

@@ -16,8 +16,8 @@ pub use errors::{
 
 use crate::ports::{
     AccessRequestRepository, AccountRepository, AccountResources, AtomicStore, AuditRepository, Changes, Clock,
-    Decision, Entropy, Page, PageRequest, PasswordHasher, Scope, ScopeKey, SessionRepository, SharedAccountQuery,
-    SharedAccountRecord, StoreError, TeamRepository, WebsiteRepository,
+    Decision, Entropy, ListVersion, Page, PageRequest, PasswordHasher, Scope, ScopeKey, SessionRepository,
+    SharedAccountQuery, SharedAccountRecord, StoreError, TeamRepository, WebsiteRepository,
 };
 use crate::{
     AccessRequest, AccessRequestId, Account, AccountId, AnalyticsSummary, Area, AuditEvent, AuditEventId, AuditKind,
@@ -279,6 +279,25 @@ impl<P: Ports> Service<P> {
         let token = SessionToken::parse(bearer).map_err(|_| AuthError::Unauthenticated)?;
         let (session, account) =
             self.ports.sessions().find_with_account(&token.hash()).await?.ok_or(AuthError::Unauthenticated)?;
+        self.principal(session, account).await
+    }
+
+    /// As [`Service::authenticate`], with the version of the caller's "Shared
+    /// accounts" list read in the same round trip (None when the store cannot vouch
+    /// for one, or the caller is not acting as itself).
+    ///
+    /// # Errors
+    /// As [`Service::authenticate`].
+    pub async fn authenticate_listing(&self, bearer: &str) -> Result<(Principal, Option<ListVersion>), AuthError> {
+        let token = SessionToken::parse(bearer).map_err(|_| AuthError::Unauthenticated)?;
+        let (session, account, version) =
+            self.ports.sessions().find_with_list_version(&token.hash()).await?.ok_or(AuthError::Unauthenticated)?;
+        let personal = session.kind == SessionKind::Personal;
+        let principal = self.principal(session, account).await?;
+        Ok((principal, version.filter(|_| personal)))
+    }
+
+    async fn principal(&self, session: Session, account: Account) -> Result<Principal, AuthError> {
         let now = self.now();
         if !session.is_live(now) {
             return Err(AuthError::Unauthenticated);
@@ -416,6 +435,14 @@ impl<P: Ports> Service<P> {
         let agency = Self::agency(p)?;
         let page = self.ports.requests().shared_accounts(agency, query).await?;
         Ok(Page { items: page.items.into_iter().map(Self::row).collect(), next_cursor: page.next_cursor })
+    }
+
+    /// The agency whose list `p` may read: what a rendered page is filed under.
+    ///
+    /// # Errors
+    /// [`SharedAccountError::Denied`] as [`Service::shared_accounts`].
+    pub fn list_owner(p: &Principal) -> Result<AccountId, SharedAccountError> {
+        Ok(Self::agency(p)?)
     }
 
     /// One row of the agency's list; other agencies' ids are not found.

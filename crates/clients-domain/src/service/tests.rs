@@ -774,6 +774,35 @@ async fn a_personal_session_resolves_to_its_account_in_one_lookup() {
 }
 
 #[tokio::test]
+async fn a_list_version_is_passed_on_only_for_an_account_acting_as_itself() {
+    let token = SessionToken::from_random([7; 32]);
+    let version = ListVersion::new(41, 2);
+    let personal = Session { kind: SessionKind::Personal, ..stored_impersonation(Role::Admin) };
+    let mut m = Mocks::new();
+    m.sessions
+        .expect_find_with_list_version()
+        .returning(move |_| Ok(Some((personal.clone(), agency(), Some(version)))));
+    let (p, got) = m.service().authenticate_listing(token.expose()).await.unwrap();
+    assert!(matches!(p, Principal::Account { .. }));
+    assert_eq!(got, Some(version));
+    assert_eq!(Service::<Mocks>::list_owner(&p), Ok(aid(AGENCY)));
+
+    // "Log in as" acts inside the client: the agency's list version is not its to use.
+    let mut m = Mocks::new();
+    m.sessions
+        .expect_find_with_list_version()
+        .returning(move |_| Ok(Some((stored_impersonation(Role::Admin), agency(), Some(version)))));
+    m.teams.expect_member_role().returning(|_, _| Ok(Some(Role::Admin)));
+    let (p, got) = m.service().authenticate_listing(token.expose()).await.unwrap();
+    assert_eq!(got, None);
+    assert!(Service::<Mocks>::list_owner(&p).is_err(), "no agency list inside a client account");
+
+    let mut m = Mocks::new();
+    m.sessions.expect_find_with_list_version().returning(|_| Ok(None));
+    assert_eq!(m.service().authenticate_listing(token.expose()).await.unwrap_err(), AuthError::Unauthenticated);
+}
+
+#[tokio::test]
 async fn authentication_refuses_malformed_unknown_and_expired_tokens() {
     let svc = Mocks::new().service();
     assert_eq!(svc.authenticate("nope").await, Err(AuthError::Unauthenticated));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clients_domain::AccessRequestId;
 use clients_domain::ports::SharedAccountQuery;
-use clients_domain::service::Ports;
+use clients_domain::service::{Ports, Service};
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -17,6 +17,7 @@ use crate::dto::{
     BulkBody, BulkOutcome, BulkResult, BulkResults, CreateSharedAccountBody, ImpersonationDto, SharedAccountDto,
     SharedAccountPage, StatusDto, WebsitePage,
 };
+use crate::list_cache::{PageKey, RenderedJson};
 use crate::problem::Problem;
 use crate::responses::{api_response, run};
 
@@ -45,7 +46,7 @@ api_response!(
     ListResponse {
         /// A page of rows, newest first.
         #[oai(status = 200)]
-        Ok(Json<SharedAccountPage>),
+        Ok(RenderedJson<SharedAccountPage>),
     }
 );
 api_response!(
@@ -168,14 +169,28 @@ impl<P: Ports> AgencyApi<P> {
         cursor: Query<Option<String>>,
     ) -> ListResponse {
         run(async {
-            let p = self.state.principal(&auth).await?;
+            let (p, version) = self.state.service.authenticate_listing(&auth.0.token).await?;
             let query = SharedAccountQuery {
                 q: q.0.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()),
                 status: status.0.map(Into::into),
                 page: page(limit.0, cursor.0)?,
             };
+            // A page rendered at this version is still the page (list_cache.rs).
+            let cached = match (self.state.lists.as_ref(), version) {
+                (Some(lists), Some(v)) => Some((lists, v, PageKey::new(Service::<P>::list_owner(&p)?, &query))),
+                _ => None,
+            };
+            if let Some((lists, v, key)) = &cached
+                && let Some(body) = lists.get(key, *v)
+            {
+                return Ok(ListResponse::Ok(RenderedJson::from_bytes(body)));
+            }
             let rows = self.state.service.shared_accounts(&p, &query).await?;
-            Ok(ListResponse::Ok(Json(rows.into())))
+            let page = RenderedJson::render(&SharedAccountPage::from(rows));
+            if let Some((lists, v, key)) = cached {
+                lists.put(key, v, page.bytes());
+            }
+            Ok(ListResponse::Ok(page))
         })
         .await
     }

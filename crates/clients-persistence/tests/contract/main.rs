@@ -16,6 +16,7 @@ mod accounts;
 mod audit;
 mod concurrency;
 mod idempotency;
+mod list_versions;
 mod migrations;
 mod outbox;
 mod requests;
