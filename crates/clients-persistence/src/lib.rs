@@ -118,6 +118,8 @@ struct Inner {
     /// SQLite's in-process writer turn (see `tx`).
     writer: Option<Arc<tokio::sync::Semaphore>>,
     acquire_timeout: Duration,
+    /// Health reports waiting for their batch (see `websites`).
+    status_queue: std::sync::Mutex<websites::StatusQueue>,
 }
 
 impl Store {
@@ -183,6 +185,7 @@ impl Store {
                 statements,
                 writer: tx::writer_turn(backend),
                 acquire_timeout: options.acquire_timeout,
+                status_queue: std::sync::Mutex::default(),
             }),
         })
     }
