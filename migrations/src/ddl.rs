@@ -52,6 +52,20 @@ pub(crate) async fn run_per_backend(
     run(manager, &statements.iter().map(String::as_str).collect::<Vec<_>>()).await
 }
 
+/// Runs `postgres` or `sqlite`, whichever the backend is: the undoing of DDL that the
+/// two backends write differently (see [`run_per_backend`]).
+pub(crate) async fn run_for_backend(
+    manager: &SchemaManager<'_>,
+    postgres: &[&str],
+    sqlite: &[&str],
+) -> Result<(), DbErr> {
+    let statements = match manager.get_database_backend() {
+        DbBackend::Postgres => postgres,
+        _ => sqlite,
+    };
+    run(manager, statements).await
+}
+
 /// Drops `tables` in the given order.
 pub(crate) async fn drop_tables(manager: &SchemaManager<'_>, tables: &[&str]) -> Result<(), DbErr> {
     let db = manager.get_connection();

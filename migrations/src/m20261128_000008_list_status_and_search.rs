@@ -11,7 +11,6 @@
 //! separate table the list joins by request id). docs/performance.md explains both.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::ddl;
 
@@ -125,8 +124,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let statements: &[&str] = match manager.get_database_backend() {
-            DbBackend::Postgres => &[
+        ddl::run_for_backend(
+            manager,
+            &[
                 "DROP INDEX IF EXISTS access_requests_email_trigram",
                 "DROP INDEX IF EXISTS access_requests_agency_status",
                 "DROP TRIGGER IF EXISTS accounts_request_status ON accounts",
@@ -135,7 +135,7 @@ impl MigrationTrait for Migration {
                 "DROP FUNCTION IF EXISTS access_requests_status()",
                 "ALTER TABLE access_requests DROP COLUMN IF EXISTS status",
             ],
-            _ => &[
+            &[
                 "DROP TRIGGER IF EXISTS access_requests_search_delete",
                 "DROP TRIGGER IF EXISTS access_requests_search_update",
                 "DROP TRIGGER IF EXISTS access_requests_search_insert",
@@ -147,7 +147,7 @@ impl MigrationTrait for Migration {
                 "DROP TRIGGER IF EXISTS access_requests_status_insert",
                 "ALTER TABLE access_requests DROP COLUMN status",
             ],
-        };
-        ddl::run(manager, statements).await
+        )
+        .await
     }
 }

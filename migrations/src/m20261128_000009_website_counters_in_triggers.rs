@@ -8,7 +8,6 @@
 //! compare the counters with the websites after every kind of write.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::ddl;
 
@@ -97,18 +96,19 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let statements: &[&str] = match manager.get_database_backend() {
-            DbBackend::Postgres => &[
+        ddl::run_for_backend(
+            manager,
+            &[
                 "DROP TRIGGER IF EXISTS websites_count_update ON websites",
                 "DROP TRIGGER IF EXISTS websites_count_insert_delete ON websites",
                 "DROP FUNCTION IF EXISTS websites_count()",
             ],
-            _ => &[
+            &[
                 "DROP TRIGGER IF EXISTS websites_count_update",
                 "DROP TRIGGER IF EXISTS websites_count_delete",
                 "DROP TRIGGER IF EXISTS websites_count_insert",
             ],
-        };
-        ddl::run(manager, statements).await
+        )
+        .await
     }
 }

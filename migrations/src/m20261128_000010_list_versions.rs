@@ -22,7 +22,6 @@
 //! kind of write, on both backends.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::ddl;
 
@@ -141,8 +140,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let statements: &[&str] = match manager.get_database_backend() {
-            DbBackend::Postgres => &[
+        ddl::run_for_backend(
+            manager,
+            &[
                 "DROP INDEX IF EXISTS access_requests_agency_version",
                 "DROP TRIGGER IF EXISTS memberships_list_version ON memberships",
                 "DROP FUNCTION IF EXISTS memberships_list_version()",
@@ -155,7 +155,7 @@ impl MigrationTrait for Migration {
                 "ALTER TABLE accounts DROP COLUMN IF EXISTS list_revision",
                 "ALTER TABLE access_requests DROP COLUMN IF EXISTS list_version",
             ],
-            _ => &[
+            &[
                 "DROP TRIGGER IF EXISTS memberships_list_version_delete",
                 "DROP TRIGGER IF EXISTS memberships_list_version_insert",
                 "DROP TRIGGER IF EXISTS accounts_list_version_update",
@@ -168,7 +168,7 @@ impl MigrationTrait for Migration {
                 "ALTER TABLE accounts DROP COLUMN list_revision",
                 "ALTER TABLE access_requests DROP COLUMN list_version",
             ],
-        };
-        ddl::run(manager, statements).await
+        )
+        .await
     }
 }
