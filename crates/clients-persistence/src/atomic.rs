@@ -10,11 +10,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use clients_domain::ports::{AtomicError, AtomicStore, Changes, Decide, Scope, ScopeKey};
-use clients_domain::{AccountId, Member};
+use clients_domain::{AccountId, Email, Member};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait as _, QueryFilter as _,
-    QueryOrder as _, QuerySelect as _,
+    QueryOrder as _, QuerySelect as _, Select,
 };
 use uuid::Uuid;
 
@@ -31,7 +31,12 @@ use crate::tx::TxError;
 /// request that window can contain for any daily cap up to 1,000.
 const RECIPIENT_RECENT_LIMIT: u64 = 1_000;
 
-const OPEN_STATES: [&str; 2] = ["requested", "approved"];
+/// The open states, written into the statement as literals: the partial unique index
+/// `access_requests_open_unique (agency_id, email) WHERE state IN ('requested',
+/// 'approved')` serves a lookup only when the planner can see that the query implies
+/// that condition, which it cannot for bound parameters (SQLite then picked another
+/// index on `agency_id` and read every row of the agency: 5 ms instead of 0.02 ms).
+const OPEN_STATES_SQL: &str = "state IN ('requested', 'approved')";
 
 #[async_trait]
 impl AtomicStore for Store {
@@ -47,6 +52,14 @@ impl AtomicStore for Store {
             Err(TxError::Db(f)) => Err(AtomicError::Store(f.into_store())),
         }
     }
+}
+
+/// The agency's open request to `email` (at most one: the partial unique index).
+fn open_request(agency: AccountId, email: &Email) -> Select<access_request::Entity> {
+    access_request::Entity::find()
+        .filter(access_request::Column::AgencyId.eq(agency.as_uuid()))
+        .filter(access_request::Column::Email.eq(email.as_str()))
+        .filter(Expr::cust(OPEN_STATES_SQL))
 }
 
 impl Store {
@@ -88,12 +101,7 @@ impl Store {
                     .await?;
                 let agency_row = rows.iter().find(|a| a.id == agency.as_uuid());
                 let client_row = rows.iter().find(|a| a.email == email.as_str());
-                let request = access_request::Entity::find()
-                    .filter(access_request::Column::AgencyId.eq(agency.as_uuid()))
-                    .filter(access_request::Column::Email.eq(email.as_str()))
-                    .filter(access_request::Column::State.is_in(OPEN_STATES))
-                    .one(tx)
-                    .await?;
+                let request = open_request(*agency, email).one(tx).await?;
                 let recipient_recent = access_request::Entity::find()
                     .select_only()
                     .column(access_request::Column::CreatedAt)
@@ -285,5 +293,41 @@ impl Store {
         let emails = c.emails.iter().map(|e| outbox_row(e, key)).collect::<Result<Vec<_>, _>>()?;
         outbox_message::Entity::insert_many(emails).exec_without_returning(tx).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{DbBackend, QueryTrait as _, Statement};
+
+    use super::*;
+    use crate::{OutboxKey, StoreOptions};
+
+    /// A new request's duplicate check must read the partial unique index: with the
+    /// states bound as parameters SQLite chose `(agency_id, list_version)` and read
+    /// every request of the agency (a tenfold slower new request at 10,000 clients).
+    #[tokio::test]
+    async fn the_open_request_lookup_reads_the_partial_unique_index() {
+        let store = Store::connect("sqlite::memory:", StoreOptions::new(OutboxKey::from_bytes([7; 32]))).await.unwrap();
+        store.migrate().await.unwrap();
+        let lookup = open_request(AccountId::from_uuid(Uuid::from_u128(1)), &Email::parse("c@example.com").unwrap())
+            .build(DbBackend::Sqlite);
+        let explain = Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            format!("EXPLAIN QUERY PLAN {}", lookup.sql),
+            lookup.values.map(|v| v.0).unwrap_or_default(),
+        );
+        let plan: Vec<String> = store
+            .db()
+            .query_all_raw(explain)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            plan.iter().any(|d| d.contains("USING INDEX access_requests_open_unique (agency_id=? AND email=?)")),
+            "{plan:?}"
+        );
     }
 }

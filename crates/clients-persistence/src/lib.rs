@@ -172,8 +172,9 @@ impl Store {
         let mut db = Database::connect(opts).await.map_err(|e| errors::classify(&e).into_store())?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
-        db.set_metric_callback(move |_| {
+        db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(target: "clients_persistence::statements", elapsed_us = info.elapsed.as_micros(), sql = %info.statement.sql);
         });
         Ok(Self {
             inner: Arc::new(Inner {
