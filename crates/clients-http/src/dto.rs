@@ -158,23 +158,14 @@ impl From<&Account> for AccountDto {
 #[oai(deny_unknown_fields)]
 pub struct SignUpBody {
     /// Email to sign in with (ASCII, at most 254 characters).
-    #[oai(validator(
-        max_length = 254,
-        pattern = r"^[ \t]*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?[ \t]*$"
-    ))]
+    #[oai(validator(max_length = 254, custom = "&crate::patterns::EMAIL"))]
     pub email: Text,
     /// 8 to 128 characters.
-    #[oai(validator(min_length = 8, max_length = 128, pattern = r"^[^\u0000]*$"))]
+    #[oai(validator(min_length = 8, max_length = 128, custom = "&crate::patterns::PASSWORD"))]
     pub password: Text,
     /// Display name shown to clients (agencies: your company): up to 100 characters,
     /// not blank, no control characters.
-    #[oai(
-        nullable,
-        validator(
-            max_length = 100,
-            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-        )
-    )]
+    #[oai(nullable, validator(max_length = 100, custom = "&crate::patterns::NAME"))]
     pub name: Option<Text>,
     /// The `token` of a grant link sent to this email: verifies the email.
     #[oai(nullable, validator(max_length = 200))]
@@ -212,10 +203,7 @@ pub struct SessionDto {
 #[oai(deny_unknown_fields)]
 pub struct CreateSharedAccountBody {
     /// The client's email (the client may not have an account yet).
-    #[oai(validator(
-        max_length = 254,
-        pattern = r"^[ \t]*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?[ \t]*$"
-    ))]
+    #[oai(validator(max_length = 254, custom = "&crate::patterns::EMAIL"))]
     pub email: Text,
     /// The role you ask for.
     pub role: RoleDto,
@@ -395,10 +383,7 @@ impl From<Page<Website>> for WebsitePage {
 #[oai(deny_unknown_fields)]
 pub struct AddWebsiteBody {
     /// Host name, e.g. `shop.example.com` (ASCII; IDNs in their `xn--` form).
-    #[oai(validator(
-        max_length = 253,
-        pattern = r"^[ \t]*([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?[ \t]*$"
-    ))]
+    #[oai(validator(max_length = 253, custom = "&crate::patterns::DOMAIN"))]
     pub domain: Text,
 }
 
@@ -743,7 +728,7 @@ pub struct InvoicePage {
 #[oai(deny_unknown_fields)]
 pub struct InvoiceBody {
     /// Number, unique per account.
-    #[oai(validator(min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
+    #[oai(validator(min_length = 1, max_length = 64, custom = "&crate::patterns::NO_CONTROLS"))]
     pub number: Text,
     /// Start of the billed period.
     pub period_start: DateTime<Utc>,
@@ -753,7 +738,7 @@ pub struct InvoiceBody {
     #[oai(validator(minimum(value = "0")))]
     pub amount_cents: i64,
     /// ISO 4217 code, upper case.
-    #[oai(validator(min_length = 3, max_length = 3, pattern = r"^[A-Z]{3}$"))]
+    #[oai(validator(min_length = 3, max_length = 3, custom = "&crate::patterns::CURRENCY"))]
     pub currency: Text,
     /// Status.
     pub status: InvoiceStatusDto,

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod limits;
 mod list_cache;
 pub mod observability;
+mod patterns;
 pub mod problem;
 mod responses;
 mod spec;

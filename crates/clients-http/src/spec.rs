@@ -9,6 +9,8 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse as _, Request, Response};
 use serde_json::Value;
 
+use crate::patterns;
+
 /// The spec with every schema reachable from a request body closed to unknown fields
 /// (free-form maps, which declare their own `additionalProperties`, stay open).
 pub(crate) fn refine(spec: &str) -> String {
@@ -33,22 +35,27 @@ pub(crate) fn refine(spec: &str) -> String {
             obj.insert("additionalProperties".to_owned(), Value::Bool(false));
         }
     }
-    for (operation, name, pattern) in CHECKED_PATTERNS {
+    // The patterns checked by crate::patterns' validators, stated as the framework's
+    // own `pattern` validator would have.
+    for (operation, name, pattern) in patterns::IN_PARAMETERS {
         for param in parameters_mut(&mut doc, operation).into_iter().flatten() {
             if param["name"] == *name
                 && let Some(schema) = param.get_mut("schema").and_then(Value::as_object_mut)
             {
-                schema.insert("pattern".to_owned(), Value::String((*pattern).to_owned()));
+                schema.insert("pattern".to_owned(), Value::String(pattern.source().to_owned()));
             }
+        }
+    }
+    for (schema, property, pattern) in patterns::IN_BODIES {
+        if let Some(field) = doc
+            .pointer_mut(&format!("/components/schemas/{schema}/properties/{property}"))
+            .and_then(Value::as_object_mut)
+        {
+            field.insert("pattern".to_owned(), Value::String(pattern.source().to_owned()));
         }
     }
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
 }
-
-/// Parameter patterns the handlers check themselves (poem-openapi's `pattern`
-/// validator compiles its regex on every request; the list's search is a hot path):
-/// (operation id, parameter, pattern), documented here as if validated by the framework.
-const CHECKED_PATTERNS: &[(&str, &str, &str)] = &[("listSharedAccounts", "q", r"^[^\u0000-\u001F\u007F]*$")];
 
 fn parameters_mut<'a>(doc: &'a mut Value, operation: &str) -> Option<&'a mut Vec<Value>> {
     let paths = doc.get_mut("paths")?.as_object_mut()?;

@@ -177,7 +177,7 @@ impl<P: Ports> AccountsApi<P> {
         auth: SessionAuth,
         account_id: Path<Uuid>,
         /// Only websites whose domain contains this text.
-        #[oai(validator(max_length = 253, pattern = r"^[^\u0000-\u001F\u007F]*$"))]
+        #[oai(validator(max_length = 253, custom = "&crate::patterns::SEARCH"))]
         q: Query<Option<String>>,
         /// Page size, 1 to 100 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]

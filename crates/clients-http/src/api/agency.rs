@@ -157,9 +157,7 @@ impl<P: Ports> AgencyApi<P> {
         &self,
         auth: SessionAuth,
         /// Only rows whose email contains this text (case-insensitive).
-        // No control characters: checked below rather than by a `pattern` validator,
-        // which poem-openapi compiles anew on every request (spec.rs documents it).
-        #[oai(validator(max_length = 254))]
+        #[oai(validator(max_length = 254, custom = "&crate::patterns::SEARCH"))]
         q: Query<Option<String>>,
         /// Only rows with this status.
         status: Query<Option<StatusDto>>,
@@ -171,9 +169,6 @@ impl<P: Ports> AgencyApi<P> {
         cursor: Query<Option<String>>,
     ) -> ListResponse {
         run(async {
-            if q.0.as_deref().is_some_and(|q| q.chars().any(|c| c.is_ascii_control())) {
-                return Err(Problem::invalid("q", "parameter `q` verification failed: no control characters"));
-            }
             let (p, version) = self.state.service.authenticate_listing(&auth.0.token).await?;
             let query = SharedAccountQuery {
                 q: q.0.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()),
@@ -241,7 +236,7 @@ impl<P: Ports> AgencyApi<P> {
         auth: SessionAuth,
         id: Path<Uuid>,
         /// Only websites whose domain contains this text.
-        #[oai(validator(max_length = 253, pattern = r"^[^\u0000-\u001F\u007F]*$"))]
+        #[oai(validator(max_length = 253, custom = "&crate::patterns::SEARCH"))]
         q: Query<Option<String>>,
         /// Page size, 1 to 100 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
