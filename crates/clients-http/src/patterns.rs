@@ -1,7 +1,8 @@
 //! The `pattern`s of request fields, each compiled once per process.
 //!
-//! poem-openapi's own `pattern` validator (5.1.16) runs `Regex::new` on every check:
-//! for the email pattern that was most of a new request's CPU outside the database.
+//! poem-openapi's own `pattern` validator (5.1.16) runs `Regex::new` on every check
+//! (`validation/pattern.rs`), so every request compiled the expression of each
+//! patterned field it carried (the email of every new request and sign-up).
 //! Fields use `#[oai(validator(custom = "&crate::patterns::EMAIL"))]` instead: the same
 //! check, failing with the same message (`pattern("…")`), and [`crate::spec::refine`]
 //! writes each pattern into the OpenAPI document where the framework would have

@@ -305,7 +305,7 @@ mod tests {
 
     /// A new request's duplicate check must read the partial unique index: with the
     /// states bound as parameters SQLite chose `(agency_id, list_version)` and read
-    /// every request of the agency (a tenfold slower new request at 10,000 clients).
+    /// every request of the agency (4.5 ms of a 6 ms new request at 10,000 clients).
     #[tokio::test]
     async fn the_open_request_lookup_reads_the_partial_unique_index() {
         let store = Store::connect("sqlite::memory:", StoreOptions::new(OutboxKey::from_bytes([7; 32]))).await.unwrap();
