@@ -58,6 +58,9 @@ impl Store {
              RETURNING *"
         );
         let values: [Value; 3] = [ts(now + lease).into(), ts(now).into(), i64::from(limit).into()];
+        // SQLite: a write outside the writer turn would take the lock from under the
+        // turn's next transaction, which then sleeps in SQLite's busy handler.
+        let _turn = self.write_turn().await?;
         Ok(outbox_message::Entity::find().from_raw_sql(self.stmt(sql, values)).all(self.db()).await?)
     }
 
@@ -113,6 +116,7 @@ impl Store {
         let sql = "UPDATE email_outbox SET next_attempt_at = $1, claimed_until = NULL, last_error = $2 \
             WHERE id = $3 AND state = 'pending'";
         let values: [Value; 3] = [ts(next_attempt_at).into(), clip(error).into(), id.as_uuid().into()];
+        let _turn = self.write_turn().await?;
         self.db().execute_raw(self.stmt(sql, values)).await?;
         Ok(())
     }
