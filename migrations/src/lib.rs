@@ -25,6 +25,7 @@ mod m20261127_000007_settings_and_invoices;
 mod m20261128_000008_list_status_and_search;
 mod m20261128_000009_website_counters_in_triggers;
 mod m20261128_000010_list_versions;
+mod m20261128_000011_request_status_on_insert_when_needed;
 
 /// Every table this crate creates, in creation order (dropping runs in reverse).
 pub const TABLES: [&str; 10] = [
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_list_status_and_search::Migration),
             Box::new(m20261128_000009_website_counters_in_triggers::Migration),
             Box::new(m20261128_000010_list_versions::Migration),
+            Box::new(m20261128_000011_request_status_on_insert_when_needed::Migration),
         ]
     }
 }

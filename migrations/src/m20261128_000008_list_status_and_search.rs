@@ -20,7 +20,7 @@ pub struct Migration;
 /// The status of the request row `r` (its `state` and `email` columns), as
 /// `SharedAccountStatus::derive` finds it: only an approved request shows its client's
 /// websites; then the first match wins.
-fn status_of(state: &str, email: &str) -> String {
+pub(crate) fn status_of(state: &str, email: &str) -> String {
     format!(
         "CASE WHEN {state} <> 'approved' THEN 'no_data' ELSE COALESCE((SELECT CASE \
          WHEN c.websites_total = 0 THEN 'no_data' \
