@@ -8,13 +8,12 @@
 //! transaction holds the database's write lock from its first statement.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use clients_domain::ports::{AtomicError, AtomicStore, Changes, Decide, Scope, ScopeKey};
-use clients_domain::{AccountId, Email, Member};
+use clients_domain::{AccountId, Member};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait as _, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait as _, QueryFilter as _,
-    QueryOrder as _, QuerySelect as _, Select,
+    ColumnTrait as _, ConnectionTrait, DatabaseTransaction, EntityTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _,
 };
 use uuid::Uuid;
 
@@ -26,18 +25,6 @@ use crate::mapping::{
 };
 use crate::tx::TxError;
 
-/// How many of the recipient's newest requests a new request's scope carries. The
-/// domain counts those inside its own 24-hour window; the newest 1,000 hold every
-/// request that window can contain for any daily cap up to 1,000.
-const RECIPIENT_RECENT_LIMIT: u64 = 1_000;
-
-/// The open states, written into the statement as literals: the partial unique index
-/// `access_requests_open_unique (agency_id, email) WHERE state IN ('requested',
-/// 'approved')` serves a lookup only when the planner can see that the query implies
-/// that condition, which it cannot for bound parameters (SQLite then picked another
-/// index on `agency_id` and read every row of the agency: 5 ms instead of 0.02 ms).
-const OPEN_STATES_SQL: &str = "state IN ('requested', 'approved')";
-
 #[async_trait]
 impl AtomicStore for Store {
     async fn atomically<T, E>(&self, key: ScopeKey, decide: Box<dyn Decide<T, E>>) -> Result<T, AtomicError<E>>
@@ -45,6 +32,10 @@ impl AtomicStore for Store {
         T: Send + 'static,
         E: Send + 'static,
     {
+        if let ScopeKey::NewRequest { agency, email } = key {
+            // Written in batches (see `new_requests`).
+            return self.new_request(agency, email, decide).await;
+        }
         let (key, decide) = (&key, &*decide);
         match self.retrying("atomically", || self.atomic_attempt(key, decide)).await {
             Ok(outcome) => Ok(outcome),
@@ -52,14 +43,6 @@ impl AtomicStore for Store {
             Err(TxError::Db(f)) => Err(AtomicError::Store(f.into_store())),
         }
     }
-}
-
-/// The agency's open request to `email` (at most one: the partial unique index).
-fn open_request(agency: AccountId, email: &Email) -> Select<access_request::Entity> {
-    access_request::Entity::find()
-        .filter(access_request::Column::AgencyId.eq(agency.as_uuid()))
-        .filter(access_request::Column::Email.eq(email.as_str()))
-        .filter(Expr::cust(OPEN_STATES_SQL))
 }
 
 impl Store {
@@ -76,7 +59,7 @@ impl Store {
                 return Err(TxError::Refused(refusal));
             }
         };
-        self.apply(&tx, &decision.changes).await?;
+        self.apply_all(&tx, std::slice::from_ref(&decision.changes)).await?;
         tx.commit().await?;
         Ok(decision.outcome)
     }
@@ -84,41 +67,8 @@ impl Store {
     async fn load_scope(&self, tx: &DatabaseTransaction, key: &ScopeKey) -> Result<Scope, Failure> {
         match key {
             ScopeKey::NewRequest { agency, email } => {
-                self.lock_recipient(tx, email.as_str()).await?;
-                let rows = account::Entity::find()
-                    .filter(
-                        Condition::any()
-                            .add(account::Column::Id.eq(agency.as_uuid()))
-                            .add(account::Column::Email.eq(email.as_str())),
-                    )
-                    .order_by_asc(account::Column::Id)
-                    // FOR SHARE: a new request changes neither account; it needs them not
-                    // to change under its decision (an approval locks the client FOR
-                    // UPDATE, so it waits), while one agency's requests to different
-                    // recipients run side by side. Same recipient: the advisory lock.
-                    .lock_shared()
-                    .all(tx)
-                    .await?;
-                let agency_row = rows.iter().find(|a| a.id == agency.as_uuid());
-                let client_row = rows.iter().find(|a| a.email == email.as_str());
-                let request = open_request(*agency, email).one(tx).await?;
-                let recipient_recent = access_request::Entity::find()
-                    .select_only()
-                    .column(access_request::Column::CreatedAt)
-                    .filter(access_request::Column::Email.eq(email.as_str()))
-                    .order_by_desc(access_request::Column::CreatedAt)
-                    .limit(RECIPIENT_RECENT_LIMIT)
-                    .into_tuple::<DateTime<Utc>>()
-                    .all(tx)
-                    .await?;
-                let client = client_row.map(account_from).transpose()?;
-                Ok(Scope {
-                    agency: agency_row.map(account_from).transpose()?,
-                    members: self.members_of(tx, client.as_ref().map(|c| c.id)).await?,
-                    client,
-                    request: request.as_ref().map(request_from).transpose()?,
-                    recipient_recent,
-                })
+                let mut scopes = self.new_request_scopes(tx, &[(*agency, email.clone())]).await?;
+                Ok(scopes.pop().unwrap_or_default())
             }
             ScopeKey::AgencyRequest { agency, request } => {
                 let agency_account = self.account_row(tx, agency.as_uuid(), false).await?;
@@ -250,11 +200,26 @@ impl Store {
             .collect()
     }
 
-    /// Writes a decision's changes, in an order that satisfies the foreign keys.
-    async fn apply(&self, tx: &DatabaseTransaction, c: &Changes) -> Result<(), Failure> {
-        if let Some(r) = &c.insert_request {
-            access_request::Entity::insert(request_row(r)).exec_without_returning(tx).await?;
+    /// Writes decisions' changes, in an order that satisfies the foreign keys: the new
+    /// requests of all of them (one statement), then each one's other row changes in
+    /// turn, then all audit entries and all emails (one statement each).
+    pub(crate) async fn apply_all(&self, tx: &DatabaseTransaction, all: &[Changes]) -> Result<(), Failure> {
+        let requests: Vec<_> = all.iter().filter_map(|c| c.insert_request.as_ref()).map(request_row).collect();
+        access_request::Entity::insert_many(requests).exec_without_returning(tx).await?;
+        for c in all {
+            self.apply_row_changes(tx, c).await?;
         }
+        audit_event::Entity::insert_many(all.iter().flat_map(|c| &c.audit).map(audit_row))
+            .exec_without_returning(tx)
+            .await?;
+        let key = &self.inner.outbox_key;
+        let emails = all.iter().flat_map(|c| &c.emails).map(|e| outbox_row(e, key)).collect::<Result<Vec<_>, _>>()?;
+        outbox_message::Entity::insert_many(emails).exec_without_returning(tx).await?;
+        Ok(())
+    }
+
+    /// A decision's changes other than new requests, audit entries and emails.
+    async fn apply_row_changes(&self, tx: &DatabaseTransaction, c: &Changes) -> Result<(), Failure> {
         if let Some(r) = &c.update_request {
             access_request::Entity::update(request_row(r)).exec_without_returning(tx).await?;
         }
@@ -288,46 +253,6 @@ impl Store {
         if let Some(s) = &c.insert_session {
             session::Entity::insert(session_row(s)).exec_without_returning(tx).await?;
         }
-        audit_event::Entity::insert_many(c.audit.iter().map(audit_row)).exec_without_returning(tx).await?;
-        let key = &self.inner.outbox_key;
-        let emails = c.emails.iter().map(|e| outbox_row(e, key)).collect::<Result<Vec<_>, _>>()?;
-        outbox_message::Entity::insert_many(emails).exec_without_returning(tx).await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use sea_orm::{DbBackend, QueryTrait as _, Statement};
-
-    use super::*;
-    use crate::{OutboxKey, StoreOptions};
-
-    /// A new request's duplicate check must read the partial unique index: with the
-    /// states bound as parameters SQLite chose `(agency_id, list_version)` and read
-    /// every request of the agency (4.5 ms of a 6 ms new request at 10,000 clients).
-    #[tokio::test]
-    async fn the_open_request_lookup_reads_the_partial_unique_index() {
-        let store = Store::connect("sqlite::memory:", StoreOptions::new(OutboxKey::from_bytes([7; 32]))).await.unwrap();
-        store.migrate().await.unwrap();
-        let lookup = open_request(AccountId::from_uuid(Uuid::from_u128(1)), &Email::parse("c@example.com").unwrap())
-            .build(DbBackend::Sqlite);
-        let explain = Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            format!("EXPLAIN QUERY PLAN {}", lookup.sql),
-            lookup.values.map(|v| v.0).unwrap_or_default(),
-        );
-        let plan: Vec<String> = store
-            .db()
-            .query_all_raw(explain)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.try_get::<String>("", "detail").unwrap())
-            .collect();
-        assert!(
-            plan.iter().any(|d| d.contains("USING INDEX access_requests_open_unique (agency_id=? AND email=?)")),
-            "{plan:?}"
-        );
     }
 }

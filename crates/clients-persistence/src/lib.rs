@@ -36,6 +36,7 @@ mod entities;
 mod errors;
 mod idempotency;
 mod mapping;
+mod new_requests;
 mod outbox;
 mod ports;
 mod requests;
@@ -120,6 +121,8 @@ struct Inner {
     acquire_timeout: Duration,
     /// Health reports waiting for their batch (see `websites`).
     status_queue: std::sync::Mutex<websites::StatusQueue>,
+    /// New requests waiting for their batch (see `new_requests`).
+    new_requests: std::sync::Mutex<new_requests::NewRequestQueue>,
 }
 
 impl Store {
@@ -187,6 +190,7 @@ impl Store {
                 writer: tx::writer_turn(backend),
                 acquire_timeout: options.acquire_timeout,
                 status_queue: std::sync::Mutex::default(),
+                new_requests: std::sync::Mutex::default(),
             }),
         })
     }

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use rand::Rng as _;
 use sea_orm::{
-    ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait as _, Value,
+    DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait as _,
+    Value,
 };
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -140,17 +140,6 @@ impl Store {
     /// A statement with `$1…$n` parameters (both sqlx drivers accept that form).
     pub(crate) fn stmt(&self, sql: impl Into<String>, values: impl IntoIterator<Item = Value>) -> Statement {
         Statement::from_sql_and_values(self.backend(), sql, values)
-    }
-
-    /// PostgreSQL only: serialises transactions that concern the same recipient
-    /// address until commit, whether or not an account has that address yet.
-    pub(crate) async fn lock_recipient(&self, tx: &DatabaseTransaction, email: &str) -> Result<(), DbErr> {
-        if self.backend() == DbBackend::Postgres {
-            // 0x434C ("CL"): this feature's advisory-lock namespace.
-            let sql = "SELECT pg_advisory_xact_lock(17228, hashtext($1))";
-            tx.query_one_raw(self.stmt(sql, [email.into()])).await?;
-        }
-        Ok(())
     }
 }
 

@@ -2,15 +2,15 @@
 //! times in a row with
 //! `for i in $(seq 10); do cargo test -p clients-persistence --test contract concurrency || break; done`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::TimeDelta;
 use clients_domain::ports::{Outbox as _, PageRequest, TeamRepository as _, WebsiteRepository as _};
 use clients_domain::service::{ApproveError, RequestAccessError};
 use clients_domain::{
-    AccessRequestId, DomainName, Health, NoFreeTeamSlots, Notification, OutboxMessageId, OutgoingEmail, Plan, Policy,
-    Role, WebsiteSummary,
+    AccessRequestId, Account, DomainName, Health, NoFreeTeamSlots, Notification, OutboxMessageId, OutgoingEmail, Plan,
+    Policy, Role, WebsiteSummary,
 };
 use tokio::sync::Barrier;
 use uuid::Uuid;
@@ -108,7 +108,7 @@ contract!(two_workers_claiming_at_once_never_get_the_same_message, |db: TestDb| 
                         break mine;
                     }
                     for claimed in batch {
-                        store.mark_sent(claimed.email.id, now).await.unwrap();
+                        store.mark_sent(&[claimed.email.id], now).await.unwrap();
                         mine.push(claimed.email.id);
                     }
                 }
@@ -145,4 +145,59 @@ contract!(concurrent_health_reports_keep_the_website_counters_exact, |db: TestDb
     let list = w.store.list(owner.id, None, &PageRequest::default()).await.unwrap().items;
     assert_eq!(list.len(), 12);
     assert_eq!(counters(&db, owner.id).await, WebsiteSummary::of(&list));
+});
+
+contract!(concurrent_new_requests_are_batched_and_decided_as_if_one_by_one, |db: TestDb| async move {
+    let policy = Policy { recipient_daily_cap: 100, ..Policy::default() };
+    let w = World::new(&db, policy);
+    let a = w.account("agency-a@example.com", Plan::Free, true).await;
+    let b = w.account("agency-b@example.com", Plan::Free, true).await;
+    for n in 0..5 {
+        w.account(&format!("client{n}@example.com"), Plan::Free, true).await;
+    }
+    // Agency A asks each of 40 addresses twice, agency B 10 of them once, all at once.
+    let mut asks: Vec<(Account, usize)> = vec![];
+    for n in 0..40 {
+        asks.extend([(a.clone(), n), (a.clone(), n)]);
+    }
+    asks.extend((0..10).map(|n| (b.clone(), n)));
+    let before = w.store.statements_executed();
+    let start = Arc::new(Barrier::new(asks.len()));
+    let tasks: Vec<_> = asks
+        .iter()
+        .map(|(agency, n)| {
+            let (service, principal, start, n) = (w.service.clone(), w.signed_in(agency), start.clone(), *n);
+            tokio::spawn(async move {
+                start.wait().await;
+                service.request_access(&principal, email(&format!("client{n}@example.com")), Role::Developer).await
+            })
+        })
+        .collect();
+    let mut outcomes: HashMap<(String, usize), (u32, u32)> = HashMap::new();
+    for ((agency, n), task) in asks.iter().zip(tasks) {
+        let tally = outcomes.entry((agency.email.as_str().to_owned(), *n)).or_default();
+        match task.await.unwrap() {
+            Ok(row) => {
+                assert_eq!(row.request.email().as_str(), format!("client{n}@example.com"));
+                tally.0 += 1;
+            }
+            Err(RequestAccessError::AlreadyRequested) => tally.1 += 1,
+            Err(other) => panic!("unexpected outcome: {other:?}"),
+        }
+    }
+    for ((agency, n), tally) in &outcomes {
+        let expected = if agency == "agency-a@example.com" { (1, 1) } else { (1, 0) };
+        assert_eq!(*tally, expected, "{agency} -> client{n}");
+    }
+    let sent = w.store.statements_executed() - before;
+    // One by one, each request would send 7 or 8 statements.
+    assert!(sent < 2 * asks.len() as u64, "{sent} statements for {} requests: not batched", asks.len());
+    let count = |sql: &'static str| {
+        let db = &db;
+        async move { db.texts(sql).await }
+    };
+    assert_eq!(count("SELECT CAST(count(*) AS TEXT) FROM access_requests").await, ["50"]);
+    assert_eq!(count("SELECT CAST(count(DISTINCT email) AS TEXT) FROM access_requests").await, ["40"]);
+    assert_eq!(count("SELECT CAST(count(*) AS TEXT) FROM audit_events").await, ["50"]);
+    assert_eq!(count("SELECT CAST(count(*) AS TEXT) FROM email_outbox").await, ["50"]);
 });
