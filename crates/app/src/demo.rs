@@ -88,7 +88,7 @@ pub async fn seed(config: &Config) -> anyhow::Result<String> {
             if c.email.to.as_str() == "bounced@demo.test" {
                 store.mark_failed(c.email.id, Utc::now(), "demo: mailbox does not exist").await
             } else {
-                store.mark_sent(c.email.id, Utc::now()).await
+                store.mark_sent(&[c.email.id], Utc::now()).await
             }
             .map_err(|e: StoreError| fail("outbox")(&e))?;
         }

@@ -94,7 +94,10 @@ pub struct DeliveryReport {
     pub failed: u32,
 }
 
-/// One round: claims due messages and sends each, recording the outcome.
+/// One round: claims due messages and sends each, recording the outcome: retries and
+/// failures as they happen, the sent messages together once the round has sent them
+/// all (a crash before that sends them again after their lease: delivery is at least
+/// once, and each message keeps its id for the provider to de-duplicate).
 /// `jitter` yields a number in `[0.5, 1.0]` per retry.
 ///
 /// # Errors
@@ -108,11 +111,12 @@ pub async fn deliver_due<O: Outbox, M: Mailer>(
     mut jitter: impl FnMut() -> f64 + Send,
 ) -> Result<DeliveryReport, StoreError> {
     let mut report = DeliveryReport::default();
+    let mut sent = vec![];
     for claimed in outbox.claim_due(now, policy.batch, policy.lease).await? {
         let attempt = claimed.attempts + 1;
         match mailer.send(&claimed.email).await {
             Ok(()) => {
-                outbox.mark_sent(claimed.email.id, now).await?;
+                sent.push(claimed.email.id);
                 report.sent += 1;
             }
             Err(DeliveryError::Transient(why)) if attempt < policy.max_attempts => {
@@ -126,12 +130,14 @@ pub async fn deliver_due<O: Outbox, M: Mailer>(
             }
         }
     }
+    if !sent.is_empty() {
+        outbox.mark_sent(&sent, now).await?;
+    }
     Ok(report)
 }
 
 #[cfg(test)]
 mod tests {
-    use mockall::predicate::eq;
     use uuid::Uuid;
 
     use super::*;
@@ -158,9 +164,14 @@ mod tests {
         let mut outbox = MockOutbox::new();
         outbox
             .expect_claim_due()
-            .returning(|_, _, _| Ok(vec![claimed(1, 0), claimed(2, 0), claimed(3, 0), claimed(4, 7)]));
+            .returning(|_, _, _| Ok(vec![claimed(1, 0), claimed(2, 0), claimed(3, 0), claimed(4, 7), claimed(5, 1)]));
         let id = |n| OutboxMessageId::from_uuid(Uuid::from_u128(n));
-        outbox.expect_mark_sent().with(eq(id(1)), eq(now)).times(1).returning(|_, _| Ok(()));
+        // The round's sent messages are recorded together, once.
+        outbox
+            .expect_mark_sent()
+            .withf(move |ids, at| ids == [id(1), id(5)] && *at == now)
+            .times(1)
+            .returning(|_, _| Ok(()));
         outbox
             .expect_mark_retry()
             .withf(move |i, next, _| *i == id(2) && *next == now + TimeDelta::seconds(2))
@@ -173,13 +184,13 @@ mod tests {
             .returning(|_, _, _| Ok(()));
         let mut mailer = MockMailer::new();
         mailer.expect_send().returning(|e| match e.id.as_uuid().as_u128() {
-            1 => Ok(()),
+            1 | 5 => Ok(()),
             2 | 4 => Err(DeliveryError::Transient("Throttling".into())),
             _ => Err(DeliveryError::Permanent("MessageRejected".into())),
         });
         let report = deliver_due(&outbox, &mailer, now, &policy, || 1.0).await.unwrap();
         // Message 4 had used 7 of 8 attempts: its transient failure is final.
-        assert_eq!(report, DeliveryReport { sent: 1, retried: 1, failed: 2 });
+        assert_eq!(report, DeliveryReport { sent: 2, retried: 1, failed: 2 });
     }
 
     #[test]

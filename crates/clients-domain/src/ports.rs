@@ -399,11 +399,12 @@ pub trait Outbox: Send + Sync + 'static {
         limit: u32,
         lease: TimeDelta,
     ) -> Result<Vec<ClaimedEmail>, StoreError>;
-    /// The provider accepted it; the request's delivery becomes `sent`.
+    /// The provider accepted them; each one's request's delivery becomes `sent`. One
+    /// call for a round's sent messages: one write, whatever their number.
     ///
     /// # Errors
     /// [`StoreError`] on storage failure.
-    async fn mark_sent(&self, id: OutboxMessageId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn mark_sent(&self, ids: &[OutboxMessageId], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// A transient failure: try again at `next_attempt_at`.
     ///
     /// # Errors

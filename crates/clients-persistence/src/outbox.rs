@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use clients_domain::ports::{ClaimedEmail, Outbox, StoreError};
 use clients_domain::{Delivery, OutboxMessageId};
-use sea_orm::{ConnectionTrait as _, DbBackend, EntityTrait as _, QueryResult, Value};
+use sea_orm::{ConnectionTrait as _, DbBackend, EntityTrait as _, Value};
 use uuid::Uuid;
 
 use crate::Store;
@@ -64,12 +64,13 @@ impl Store {
         Ok(outbox_message::Entity::find().from_raw_sql(self.stmt(sql, values)).all(self.db()).await?)
     }
 
-    /// Records a final outcome, erases the sealed token, and moves the request's
-    /// delivery state when this is the newest email for it (an older email's outcome
-    /// must not overwrite what a resend queued since).
+    /// Records the final outcome of messages `ids`, erases their sealed tokens, and
+    /// moves each one's request's delivery state when it is the newest email for that
+    /// request (an older email's outcome must not overwrite what a resend queued
+    /// since). Two statements, whatever the number of messages.
     async fn finish_attempt(
         &self,
-        id: OutboxMessageId,
+        ids: &[OutboxMessageId],
         outcome: Final,
         at: DateTime<Utc>,
         error: Option<&str>,
@@ -79,29 +80,42 @@ impl Store {
             Final::Sent => ("sent", Some(ts(at))),
             Final::Failed => ("failed", None),
         };
+        let marks: Vec<String> = (4..4 + ids.len()).map(|n| format!("${n}")).collect();
         let sql = format!(
             "UPDATE email_outbox SET state = $1, sent_at = $2, last_error = COALESCE($3, last_error), \
-             claimed_until = NULL, payload = {} WHERE id = $4 AND state = 'pending' \
-             RETURNING request_id, created_at",
-            self.erased_payload()
+             claimed_until = NULL, payload = {} WHERE id IN ({}) AND state = 'pending' \
+             RETURNING id, request_id, created_at",
+            self.erased_payload(),
+            marks.join(", ")
         );
-        let values: [Value; 4] = [state.into(), sent_at.into(), error.map(clip).into(), id.as_uuid().into()];
-        let row: Option<QueryResult> = tx.query_one_raw(self.stmt(sql, values)).await?;
-        if let Some(row) = row {
-            let request: Option<Uuid> = row.try_get("", "request_id")?;
-            let created_at: DateTime<Utc> = row.try_get("", "created_at")?;
-            if let Some(request) = request {
-                let delivery = match outcome {
-                    Final::Sent => Delivery::Sent,
-                    Final::Failed => Delivery::Failed,
-                };
-                let sql = "UPDATE access_requests SET delivery = $1, updated_at = $2 WHERE id = $3 \
-                    AND NOT EXISTS (SELECT 1 FROM email_outbox o WHERE o.request_id = $3 \
-                    AND (o.created_at > $4 OR (o.created_at = $4 AND o.id > $5)))";
-                let values: [Value; 5] =
-                    [delivery.as_str().into(), ts(at).into(), request.into(), created_at.into(), id.as_uuid().into()];
-                tx.execute_raw(self.stmt(sql, values)).await?;
+        let mut values: Vec<Value> = vec![state.into(), sent_at.into(), error.map(clip).into()];
+        values.extend(ids.iter().map(|id| Value::from(id.as_uuid())));
+        let mut done: Vec<Value> = vec![];
+        for row in tx.query_all_raw(self.stmt(sql, values)).await? {
+            if let Some(request) = row.try_get::<Option<Uuid>>("", "request_id")? {
+                let created_at: DateTime<Utc> = row.try_get("", "created_at")?;
+                let id: Uuid = row.try_get("", "id")?;
+                done.extend([request.into(), created_at.into(), id.into()]);
             }
+        }
+        if !done.is_empty() {
+            let delivery = match outcome {
+                Final::Sent => Delivery::Sent,
+                Final::Failed => Delivery::Failed,
+            };
+            let rows: Vec<String> =
+                (0..done.len() / 3).map(|k| format!("(${}, ${}, ${})", 3 * k + 3, 3 * k + 4, 3 * k + 5)).collect();
+            let sql = format!(
+                "WITH done (request_id, created_at, id) AS (VALUES {}) \
+                 UPDATE access_requests SET delivery = $1, updated_at = $2 FROM done \
+                 WHERE access_requests.id = done.request_id \
+                 AND NOT EXISTS (SELECT 1 FROM email_outbox o WHERE o.request_id = done.request_id \
+                 AND (o.created_at > done.created_at OR (o.created_at = done.created_at AND o.id > done.id)))",
+                rows.join(", ")
+            );
+            let mut values: Vec<Value> = vec![delivery.as_str().into(), ts(at).into()];
+            values.append(&mut done);
+            tx.execute_raw(self.stmt(sql, values)).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -162,8 +176,11 @@ impl Outbox for Store {
         Ok(claimed)
     }
 
-    async fn mark_sent(&self, id: OutboxMessageId, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.retrying("outbox sent", || self.finish_attempt(id, Final::Sent, at, None)).await.map_err(store_error)
+    async fn mark_sent(&self, ids: &[OutboxMessageId], at: DateTime<Utc>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.retrying("outbox sent", || self.finish_attempt(ids, Final::Sent, at, None)).await.map_err(store_error)
     }
 
     async fn mark_retry(
@@ -176,7 +193,8 @@ impl Outbox for Store {
     }
 
     async fn mark_failed(&self, id: OutboxMessageId, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
-        self.retrying("outbox failed", || self.finish_attempt(id, Final::Failed, at, Some(error)))
+        let ids = [id];
+        self.retrying("outbox failed", || self.finish_attempt(&ids, Final::Failed, at, Some(error)))
             .await
             .map_err(store_error)
     }

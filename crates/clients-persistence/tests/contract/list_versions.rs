@@ -135,7 +135,7 @@ contract!(the_list_version_moves_with_every_write_a_list_shows, |db: TestDb| asy
     let claimed = w.store.claim_due(w.now() + TimeDelta::days(1), 100, TimeDelta::seconds(1)).await.unwrap();
     let to_a = claimed.iter().filter(|c| c.email.request == Some(row_a.request.id()));
     let newest = to_a.max_by_key(|c| c.email.created_at).unwrap();
-    w.store.mark_sent(newest.email.id, w.now()).await.unwrap();
+    w.store.mark_sent(&[newest.email.id], w.now()).await.unwrap();
     assert!(wa.moved(&w, "email sent").await);
     let third = w.account("third@example.com", Plan::Free, true).await;
     let row = svc.request_access(&w.signed_in(&a), third.email.clone(), Role::Biller).await.unwrap();

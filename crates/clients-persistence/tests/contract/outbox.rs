@@ -62,7 +62,7 @@ contract!(the_database_never_holds_a_raw_grant_token, |db: TestDb| async move {
 
     // Once sent, not even the sealed copy remains.
     let id = claimed_id(&w, row.request.id()).await;
-    w.store.mark_sent(id, w.now()).await.unwrap();
+    w.store.mark_sent(&[id], w.now()).await.unwrap();
     let payloads = db.texts("SELECT CAST(payload AS TEXT) FROM email_outbox").await;
     assert!(payloads.iter().all(|p| !p.contains("sealed_token")), "{payloads:?}");
     assert!(payloads.iter().all(|p| p.contains("agency@example.com")), "the rest of the payload stays");
@@ -102,7 +102,7 @@ contract!(claims_lease_count_attempts_and_outcomes_move_the_delivery_state, |db:
     assert_eq!((third.len(), third[0].attempts), (1, 2));
     let delivery = |id| db_delivery(&w.store, agency.id, id);
     assert_eq!(delivery(first.request.id()).await, Delivery::Queued);
-    w.store.mark_sent(m1, t0 + TimeDelta::minutes(11)).await.unwrap();
+    w.store.mark_sent(&[m1], t0 + TimeDelta::minutes(11)).await.unwrap();
     assert_eq!(delivery(first.request.id()).await, Delivery::Sent);
     w.store.mark_failed(m1, t0 + TimeDelta::minutes(12), "late").await.unwrap();
     assert_eq!(delivery(first.request.id()).await, Delivery::Sent, "a finished message stays finished");
@@ -206,4 +206,38 @@ contract!(a_message_no_worker_can_open_is_failed_not_claimed_forever, |db: TestD
     assert!(claimed.is_empty(), "{claimed:?}");
     assert_eq!(db_delivery(&w.store, agency.id, row.request.id()).await, Delivery::Failed);
     assert!(w.store.claim_due(w2.now() + TimeDelta::days(1), 10, TimeDelta::seconds(30)).await.unwrap().is_empty());
+});
+
+contract!(a_rounds_sent_messages_are_recorded_together_newest_email_deciding, |db: TestDb| async move {
+    let w = World::new(&db, Policy::default());
+    let svc = w.service.clone();
+    let agency = w.account("agency@example.com", Plan::Free, true).await;
+    let principal = w.signed_in(&agency);
+    let one = svc.request_access(&principal, email("one@example.com"), Role::Admin).await.unwrap();
+    let two = svc.request_access(&principal, email("two@example.com"), Role::Biller).await.unwrap();
+    w.clock.advance(TimeDelta::seconds(61));
+    svc.resend(&principal, two.request.id()).await.unwrap();
+    let mut all = w.store.claim_due(w.now() + TimeDelta::days(2), 100, TimeDelta::seconds(1)).await.unwrap();
+    all.sort_by_key(|c| c.email.created_at);
+    let of = |request| all.iter().filter(move |c| c.email.request == Some(request)).map(|c| c.email.id);
+    let of_one = of(one.request.id()).next().unwrap();
+    let (first_of_two, newest_of_two) =
+        (of(two.request.id()).next().unwrap(), of(two.request.id()).next_back().unwrap());
+    assert_ne!(first_of_two, newest_of_two);
+    let delivery = |id| db_delivery(&w.store, agency.id, id);
+
+    // The resent request's older email is recorded with another request's: only the
+    // newest email of a request moves its row.
+    w.store.mark_sent(&[first_of_two, of_one], w.now()).await.unwrap();
+    assert_eq!(delivery(one.request.id()).await, Delivery::Sent);
+    assert_eq!(delivery(two.request.id()).await, Delivery::Queued, "not the newest email");
+    w.store.mark_sent(&[newest_of_two], w.now()).await.unwrap();
+    assert_eq!(delivery(two.request.id()).await, Delivery::Sent);
+    let states = db.texts("SELECT state FROM email_outbox ORDER BY state").await;
+    assert_eq!(states, ["sent", "sent", "sent"]);
+    assert!(
+        db.texts("SELECT CAST(payload AS TEXT) FROM email_outbox").await.iter().all(|p| !p.contains("sealed_token")),
+        "every sent message's token erased"
+    );
+    w.store.mark_sent(&[], w.now()).await.unwrap();
 });
