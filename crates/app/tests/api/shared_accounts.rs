@@ -95,6 +95,8 @@ async fn bulk_request_answers_each_email_independently() {
         {"email": "not-an-email", "role": "biller"},
         {"email": "dup@example.com", "role": "biller"},
         {"email": "two@example.com", "role": "admin"},
+        {"email": "three@example.com", "role": "admin"},
+        {"email": "three@example.com", "role": "biller"},
     ]});
     let r = app.post("/v1/shared-accounts/bulk", &agency, body).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
@@ -110,9 +112,15 @@ async fn bulk_request_answers_each_email_independently() {
             ("created".into(), None),
             ("rejected".into(), Some("validation_failed".into())),
             ("rejected".into(), Some("conflict".into())),
-            ("created".into(), None)
+            ("created".into(), None),
+            // Made together, decided in order: the repeat finds the first.
+            ("created".into(), None),
+            ("rejected".into(), Some("conflict".into())),
         ]
     );
+    let list = app.get("/v1/shared-accounts?q=three", &agency).await;
+    let roles: Vec<_> = list.body["items"].as_array().unwrap().iter().map(|x| x["role"].clone()).collect();
+    assert_eq!(roles, [json!("admin")], "{list:?}");
     let too_many: Vec<_> = (0..101).map(|i| json!({"email": format!("c{i}@example.com"), "role": "biller"})).collect();
     let r = app.post("/v1/shared-accounts/bulk", &agency, json!({"requests": too_many})).await;
     assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{r:?}");

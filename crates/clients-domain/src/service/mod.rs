@@ -400,6 +400,9 @@ impl<P: Ports> Service<P> {
     }
 
     /// Requests access for up to 100 emails, each independently ("Beyond the seed").
+    /// The requests are made together, in the given order, so that a store that
+    /// batches new requests writes them in few transactions; each is decided as if
+    /// alone (a repeated address finds the earlier one).
     ///
     /// # Errors
     /// [`BulkRequestError`] for the batch as a whole; each item has its own result.
@@ -412,11 +415,8 @@ impl<P: Ports> Service<P> {
         if items.is_empty() || items.len() > 100 {
             return Err(BulkRequestError::BadSize);
         }
-        let mut out = Vec::with_capacity(items.len());
-        for (email, role) in items {
-            out.push(self.request_access(p, email, role).await);
-        }
-        Ok(out)
+        let requests = items.into_iter().map(|(email, role)| self.request_access(p, email, role));
+        Ok(futures::future::join_all(requests).await)
     }
 
     fn row(record: SharedAccountRecord) -> SharedAccountRow {
