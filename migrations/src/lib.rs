@@ -26,6 +26,7 @@ mod m20261128_000008_list_status_and_search;
 mod m20261128_000009_website_counters_in_triggers;
 mod m20261128_000010_list_versions;
 mod m20261128_000011_request_status_on_insert_when_needed;
+mod m20261129_000012_counters_per_statement;
 
 /// Every table this crate creates, in creation order (dropping runs in reverse).
 pub const TABLES: [&str; 10] = [
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000009_website_counters_in_triggers::Migration),
             Box::new(m20261128_000010_list_versions::Migration),
             Box::new(m20261128_000011_request_status_on_insert_when_needed::Migration),
+            Box::new(m20261129_000012_counters_per_statement::Migration),
         ]
     }
 }

@@ -6,11 +6,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use clients_domain::ports::{Outbox as _, PageRequest, TeamRepository as _, WebsiteRepository as _};
+use clients_domain::ports::{
+    AccessRequestRepository as _, Limit, Outbox as _, PageRequest, SharedAccountQuery, TeamRepository as _,
+    WebsiteRepository as _,
+};
 use clients_domain::service::{ApproveError, RequestAccessError};
 use clients_domain::{
     AccessRequestId, Account, DomainName, Health, NoFreeTeamSlots, Notification, OutboxMessageId, OutgoingEmail, Plan,
-    Policy, Role, WebsiteSummary,
+    Policy, RequestState, Role, SharedAccountStatus, WebsiteSummary,
 };
 use tokio::sync::Barrier;
 use uuid::Uuid;
@@ -127,6 +130,11 @@ contract!(two_workers_claiming_at_once_never_get_the_same_message, |db: TestDb| 
 contract!(concurrent_health_reports_keep_the_website_counters_exact, |db: TestDb| async move {
     let w = World::new(&db, Policy::default());
     let owner = w.account("owner@example.com", Plan::Pro, true).await;
+    // An agency's approved row shows the owner's websites; its stored status follows them.
+    let agency = w.account("agency@example.com", Plan::Free, true).await;
+    let row =
+        w.service.request_access(&w.signed_in(&agency), email("owner@example.com"), Role::Developer).await.unwrap();
+    w.service.approve(&w.signed_in(&owner), row.request.id()).await.unwrap();
     let mut sites = vec![];
     for n in 0..12 {
         let domain = DomainName::parse(&format!("site{n}.example.com")).unwrap();
@@ -144,7 +152,15 @@ contract!(concurrent_health_reports_keep_the_website_counters_exact, |db: TestDb
     }
     let list = w.store.list(owner.id, None, &PageRequest::default()).await.unwrap().items;
     assert_eq!(list.len(), 12);
-    assert_eq!(counters(&db, owner.id).await, WebsiteSummary::of(&list));
+    let summary = WebsiteSummary::of(&list);
+    assert_eq!(counters(&db, owner.id).await, summary);
+    let record = w.store.shared_account(agency.id, row.request.id()).await.unwrap().unwrap();
+    assert_eq!(record.websites, summary, "the approved row shows the counters");
+    let status = SharedAccountStatus::derive(RequestState::Approved, summary);
+    let page = PageRequest { limit: Limit::default(), cursor: None };
+    let query = SharedAccountQuery { q: None, status: Some(status), page };
+    let filtered = w.store.shared_accounts(agency.id, &query).await.unwrap().items;
+    assert_eq!(filtered.len(), 1, "the stored status is {status:?}, as derived");
 });
 
 contract!(concurrent_new_requests_are_batched_and_decided_as_if_one_by_one, |db: TestDb| async move {
