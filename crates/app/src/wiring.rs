@@ -43,9 +43,11 @@ impl Entropy for OsEntropy {
 /// Argon2id with OWASP's recommended minimum (19 MiB, 2 iterations, 1 lane), on
 /// threads of its own so hashing never stalls the async workers.
 ///
-/// One thread per core, fed in order: each hash takes 19 MiB and a core for its whole
-/// run, so more at once only adds memory (64 sign-ins at once would hold 1.2 GiB) and
-/// makes every one of them slower. Each thread allocates its 19 MiB once, on its first
+/// One thread per two cores (at least one), fed in order: each hash takes 19 MiB and a
+/// core for its whole run, so more at once only adds memory (64 sign-ins at once would
+/// hold 1.2 GiB) and makes every one of them slower; and a burst of sign-ins (or a
+/// password-guessing flood) must leave the other cores to the API. On 2 cores that is
+/// one thread, ~50 sign-ins/s, and 19 MiB instead of 38 at the peak. Each thread allocates its 19 MiB once, on its first
 /// hash, and reuses it: allocating it per hash left glibc holding freed blocks in every
 /// thread's arena (hundreds of MiB after a burst of sign-ins).
 #[derive(Debug, Clone)]
@@ -108,7 +110,8 @@ impl Argon2Hasher {
         // that its parameters are COST's.
         let dummy = Self::DUMMY.to_owned();
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let threads = HashingThreads::start(cores).map_err(|e| anyhow::anyhow!("starting hashing threads: {e}"))?;
+        let threads =
+            HashingThreads::start(cores.div_ceil(2)).map_err(|e| anyhow::anyhow!("starting hashing threads: {e}"))?;
         Ok(Self { params, dummy: PasswordHash::new(dummy), threads })
     }
 
