@@ -47,9 +47,10 @@ impl Entropy for OsEntropy {
 /// core for its whole run, so more at once only adds memory (64 sign-ins at once would
 /// hold 1.2 GiB) and makes every one of them slower; and a burst of sign-ins (or a
 /// password-guessing flood) must leave the other cores to the API. On 2 cores that is
-/// one thread, ~50 sign-ins/s, and 19 MiB instead of 38 at the peak. Each thread allocates its 19 MiB once, on its first
-/// hash, and reuses it: allocating it per hash left glibc holding freed blocks in every
-/// thread's arena (hundreds of MiB after a burst of sign-ins).
+/// one thread, ~50 sign-ins/s, and 19 MiB instead of 38 at the peak. Each thread
+/// allocates its 19 MiB once, on its first hash, and reuses it: allocating it per hash
+/// left glibc holding freed blocks in every thread's arena (hundreds of MiB after a
+/// burst of sign-ins).
 #[derive(Debug, Clone)]
 pub struct Argon2Hasher {
     params: Params,
