@@ -38,7 +38,7 @@ const STATUS_INDEX: &str =
     "CREATE INDEX access_requests_agency_status ON access_requests (agency_id, status, created_at DESC, id DESC)";
 
 /// The account columns a request's status depends on.
-const ACCOUNT_COLUMNS: &str = "websites_total, websites_major_issue, websites_not_connected, email";
+pub(crate) const ACCOUNT_COLUMNS: &str = "websites_total, websites_major_issue, websites_not_connected, email";
 
 fn postgres() -> Vec<String> {
     vec![

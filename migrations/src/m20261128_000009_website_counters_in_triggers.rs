@@ -47,7 +47,8 @@ fn sqlite_int(b: &str) -> String {
     format!("({b})")
 }
 
-const CHANGED: &str = "OLD.connected IS DISTINCT FROM NEW.connected OR OLD.health IS DISTINCT FROM NEW.health";
+pub(crate) const CHANGED: &str =
+    "OLD.connected IS DISTINCT FROM NEW.connected OR OLD.health IS DISTINCT FROM NEW.health";
 
 fn postgres() -> Vec<String> {
     vec![

@@ -25,26 +25,39 @@
 use sea_orm_migration::prelude::*;
 
 use crate::ddl;
-use crate::m20261128_000008_list_status_and_search::status_of;
+use crate::m20261128_000008_list_status_and_search::{ACCOUNT_COLUMNS, status_of};
+use crate::m20261128_000009_website_counters_in_triggers::CHANGED;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+/// Migration 9's change condition on the transition tables' rows `o` (old) and `n` (new).
+fn changed_website() -> String {
+    CHANGED.replace("OLD.", "o.").replace("NEW.", "n.")
+}
+
+/// Migration 8's account columns of the transition table row `alias`, as a row value.
+fn account_columns_of(alias: &str) -> String {
+    let columns: Vec<String> = ACCOUNT_COLUMNS.split(", ").map(|c| format!("{alias}.{c}")).collect();
+    format!("({})", columns.join(", "))
+}
+
 fn up_postgres() -> Vec<String> {
     vec![
-        "CREATE FUNCTION websites_count_changes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-         UPDATE accounts a SET \
-         websites_major_issue = a.websites_major_issue + d.major_issue, \
-         websites_not_connected = a.websites_not_connected + d.not_connected \
-         FROM (SELECT n.account_id, \
-         sum((n.health = 'major_issue')::int - (o.health = 'major_issue')::int) AS major_issue, \
-         sum((NOT n.connected)::int - (NOT o.connected)::int) AS not_connected \
-         FROM changed_new n JOIN changed_old o ON o.id = n.id \
-         WHERE o.connected IS DISTINCT FROM n.connected OR o.health IS DISTINCT FROM n.health \
-         GROUP BY n.account_id) d \
-         WHERE a.id = d.account_id AND (d.major_issue <> 0 OR d.not_connected <> 0); \
-         RETURN NULL; END $$"
-            .to_owned(),
+        format!(
+            "CREATE FUNCTION websites_count_changes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             UPDATE accounts a SET \
+             websites_major_issue = a.websites_major_issue + d.major_issue, \
+             websites_not_connected = a.websites_not_connected + d.not_connected \
+             FROM (SELECT n.account_id, \
+             sum((n.health = 'major_issue')::int - (o.health = 'major_issue')::int) AS major_issue, \
+             sum((NOT n.connected)::int - (NOT o.connected)::int) AS not_connected \
+             FROM changed_new n JOIN changed_old o ON o.id = n.id WHERE {} \
+             GROUP BY n.account_id) d \
+             WHERE a.id = d.account_id AND (d.major_issue <> 0 OR d.not_connected <> 0); \
+             RETURN NULL; END $$",
+            changed_website()
+        ),
         "DROP TRIGGER websites_count_update ON websites".to_owned(),
         "CREATE TRIGGER websites_count_update AFTER UPDATE ON websites \
          REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new \
@@ -56,10 +69,10 @@ fn up_postgres() -> Vec<String> {
              WHERE r.state = 'approved' AND r.email IN (SELECT e.email \
              FROM changed_new n JOIN changed_old o ON o.id = n.id \
              CROSS JOIN LATERAL (VALUES (n.email), (o.email)) AS e (email) \
-             WHERE (n.websites_total, n.websites_major_issue, n.websites_not_connected, n.email) \
-             IS DISTINCT FROM (o.websites_total, o.websites_major_issue, o.websites_not_connected, o.email)); \
-             RETURN NULL; END $$",
-            status_of("r.state", "r.email")
+             WHERE {} IS DISTINCT FROM {}); RETURN NULL; END $$",
+            status_of("r.state", "r.email"),
+            account_columns_of("n"),
+            account_columns_of("o")
         ),
         "DROP TRIGGER accounts_request_status ON accounts".to_owned(),
         "CREATE TRIGGER accounts_request_status AFTER INSERT ON accounts \
@@ -76,30 +89,27 @@ fn down_postgres() -> Vec<String> {
     vec![
         "DROP TRIGGER accounts_request_status_update ON accounts".to_owned(),
         "DROP TRIGGER accounts_request_status ON accounts".to_owned(),
-        "CREATE TRIGGER accounts_request_status AFTER INSERT OR UPDATE OF websites_total, websites_major_issue, \
-         websites_not_connected, email ON accounts FOR EACH ROW EXECUTE FUNCTION accounts_request_status()"
-            .to_owned(),
+        format!(
+            "CREATE TRIGGER accounts_request_status AFTER INSERT OR UPDATE OF {ACCOUNT_COLUMNS} ON accounts \
+             FOR EACH ROW EXECUTE FUNCTION accounts_request_status()"
+        ),
         "DROP FUNCTION accounts_request_status_changes()".to_owned(),
         "DROP TRIGGER websites_count_update ON websites".to_owned(),
-        "CREATE TRIGGER websites_count_update AFTER UPDATE OF connected, health ON websites FOR EACH ROW \
-         WHEN (OLD.connected IS DISTINCT FROM NEW.connected OR OLD.health IS DISTINCT FROM NEW.health) \
-         EXECUTE FUNCTION websites_count()"
-            .to_owned(),
+        format!(
+            "CREATE TRIGGER websites_count_update AFTER UPDATE OF connected, health ON websites \
+             FOR EACH ROW WHEN ({CHANGED}) EXECUTE FUNCTION websites_count()"
+        ),
         "DROP FUNCTION websites_count_changes()".to_owned(),
     ]
-}
-
-fn nothing() -> Vec<String> {
-    vec![]
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        ddl::run_per_backend(manager, up_postgres, nothing).await
+        ddl::run_per_backend(manager, up_postgres, Vec::new).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        ddl::run_per_backend(manager, down_postgres, nothing).await
+        ddl::run_per_backend(manager, down_postgres, Vec::new).await
     }
 }

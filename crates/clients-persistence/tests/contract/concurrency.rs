@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use clients_domain::ports::{
-    AccessRequestRepository as _, Limit, Outbox as _, PageRequest, SharedAccountQuery, TeamRepository as _,
-    WebsiteRepository as _,
+    AccessRequestRepository as _, Outbox as _, PageRequest, TeamRepository as _, WebsiteRepository as _,
 };
 use clients_domain::service::{ApproveError, RequestAccessError};
 use clients_domain::{
@@ -19,6 +18,7 @@ use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use crate::outbox::enqueue;
+use crate::requests::with_status;
 use crate::support::{TestDb, World, email};
 use crate::websites::counters;
 
@@ -157,10 +157,7 @@ contract!(concurrent_health_reports_keep_the_website_counters_exact, |db: TestDb
     let record = w.store.shared_account(agency.id, row.request.id()).await.unwrap().unwrap();
     assert_eq!(record.websites, summary, "the approved row shows the counters");
     let status = SharedAccountStatus::derive(RequestState::Approved, summary);
-    let page = PageRequest { limit: Limit::default(), cursor: None };
-    let query = SharedAccountQuery { q: None, status: Some(status), page };
-    let filtered = w.store.shared_accounts(agency.id, &query).await.unwrap().items;
-    assert_eq!(filtered.len(), 1, "the stored status is {status:?}, as derived");
+    assert_eq!(with_status(&db, &agency, status).await, ["owner@example.com"], "the stored status, as derived");
 });
 
 contract!(concurrent_new_requests_are_batched_and_decided_as_if_one_by_one, |db: TestDb| async move {

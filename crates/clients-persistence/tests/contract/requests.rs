@@ -172,7 +172,7 @@ contract!(the_status_filter_in_sql_matches_the_domain_derivation, |db: TestDb| a
 });
 
 /// The emails of the agency's rows with `status`, newest first.
-async fn with_status(db: &TestDb, agency: &Account, status: SharedAccountStatus) -> Vec<String> {
+pub(crate) async fn with_status(db: &TestDb, agency: &Account, status: SharedAccountStatus) -> Vec<String> {
     let page = db.store.shared_accounts(agency.id, &query(None, Some(status), 100, None)).await.unwrap();
     page.items.iter().map(|r| r.request.email().as_str().to_owned()).collect()
 }
