@@ -84,7 +84,7 @@ impl Store {
         let sql = format!(
             "UPDATE email_outbox SET state = $1, sent_at = $2, last_error = COALESCE($3, last_error), \
              claimed_until = NULL, payload = {} WHERE id IN ({}) AND state = 'pending' \
-             RETURNING id, request_id, created_at",
+             RETURNING id, request_id",
             self.erased_payload(),
             marks.join(", ")
         );
@@ -93,9 +93,8 @@ impl Store {
         let mut done: Vec<Value> = vec![];
         for row in tx.query_all_raw(self.stmt(sql, values)).await? {
             if let Some(request) = row.try_get::<Option<Uuid>>("", "request_id")? {
-                let created_at: DateTime<Utc> = row.try_get("", "created_at")?;
                 let id: Uuid = row.try_get("", "id")?;
-                done.extend([request.into(), created_at.into(), id.into()]);
+                done.extend([request.into(), id.into()]);
             }
         }
         if !done.is_empty() {
@@ -103,14 +102,16 @@ impl Store {
                 Final::Sent => Delivery::Sent,
                 Final::Failed => Delivery::Failed,
             };
-            let rows: Vec<String> =
-                (0..done.len() / 3).map(|k| format!("(${}, ${}, ${})", 3 * k + 3, 3 * k + 4, 3 * k + 5)).collect();
+            let rows: Vec<String> = (0..done.len() / 2).map(|k| format!("(${}, ${})", 2 * k + 3, 2 * k + 4)).collect();
+            // The newest message is found per request through `email_outbox_request`;
+            // an anti-join (`NOT EXISTS` a newer one) let PostgreSQL hash the whole
+            // outbox instead, a cost growing with every email ever sent.
             let sql = format!(
-                "WITH done (request_id, created_at, id) AS (VALUES {}) \
+                "WITH done (request_id, id) AS (VALUES {}) \
                  UPDATE access_requests SET delivery = $1, updated_at = $2 FROM done \
                  WHERE access_requests.id = done.request_id \
-                 AND NOT EXISTS (SELECT 1 FROM email_outbox o WHERE o.request_id = done.request_id \
-                 AND (o.created_at > done.created_at OR (o.created_at = done.created_at AND o.id > done.id)))",
+                 AND done.id = (SELECT o.id FROM email_outbox o WHERE o.request_id = done.request_id \
+                 ORDER BY o.created_at DESC, o.id DESC LIMIT 1)",
                 rows.join(", ")
             );
             let mut values: Vec<Value> = vec![delivery.as_str().into(), ts(at).into()];
