@@ -31,6 +31,7 @@
 mod accounts;
 mod atomic;
 mod audit;
+mod checkpoint;
 mod cursor;
 mod entities;
 mod errors;
@@ -163,6 +164,9 @@ impl Store {
                         .foreign_keys(true)
                         .synchronous(SqliteSynchronous::Normal)
                         .busy_timeout(busy)
+                        // A safety net only: the checkpointer below keeps the log short
+                        // (see `checkpoint`).
+                        .pragma("wal_autocheckpoint", checkpoint::SAFETY_NET_PAGES.to_string())
                 });
             }
             _ => {
@@ -179,7 +183,7 @@ impl Store {
             counter.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(target: "clients_persistence::statements", elapsed_us = info.elapsed.as_micros(), sql = %info.statement.sql);
         });
-        Ok(Self {
+        let store = Self {
             inner: Arc::new(Inner {
                 db,
                 backend,
@@ -192,7 +196,11 @@ impl Store {
                 status_queue: std::sync::Mutex::default(),
                 new_requests: std::sync::Mutex::default(),
             }),
-        })
+        };
+        if backend == DbBackend::Sqlite && !url.contains(":memory:") && !url.contains("mode=memory") {
+            checkpoint::spawn(&store);
+        }
+        Ok(store)
     }
 
     /// Brings the schema up to date (every pending migration).
