@@ -50,7 +50,7 @@ pub struct DeliveryPolicy {
 impl Default for DeliveryPolicy {
     fn default() -> Self {
         Self {
-            batch: 32,
+            batch: 128,
             lease: TimeDelta::seconds(60),
             max_attempts: 8,
             base_backoff: TimeDelta::seconds(2),
