@@ -47,7 +47,7 @@ use crate::tx::TxError;
 const MAX_BATCH: usize = 64;
 
 /// Most batches written at once on PostgreSQL. A batch is about ten round trips, each
-/// waiting on the server; with one batch at a time the server sat 60 % idle under a
+/// waiting on the server; with one batch at a time the machine sat ~60 % idle under a
 /// stream of new requests (`vmstat` during `cargo xtask bench --only new_request`).
 /// SQLite has one writer at a time: one batch.
 const POSTGRES_WRITERS: usize = 4;
