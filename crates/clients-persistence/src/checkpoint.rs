@@ -5,9 +5,10 @@
 //! pages: that writer, holding the database's single write lock, copies the log's
 //! pages into the database file and syncs it, and every other writer waits. Under a
 //! stream of writes (batches of new requests or health reports) that was a third of
-//! the write lock's time (`PRAGMA wal_checkpoint` measured in isolation: a 32-request
-//! batch's commit took 4.7 ms with the default and 1.5 ms without, of 9.7 ms for the
-//! batch and its delivery; see `docs/performance.md`, round 7).
+//! the write lock's time (a Python `sqlite3` replay of 32-request batches on the bench
+//! database: a batch's commit took 4.7 ms with the default and 1.5 ms with
+//! `wal_autocheckpoint = 0`, of 9.7 ms for the batch and its delivery; see
+//! `docs/performance.md`, round 7).
 //!
 //! So a task checkpoints every [`INTERVAL`] in `PASSIVE` mode, which neither waits for
 //! nor blocks readers and writers; it copies what no reader still needs and the log
@@ -48,14 +49,8 @@ pub(crate) fn spawn(store: &Store) {
 }
 
 impl Store {
-    /// SQLite: one passive checkpoint (PostgreSQL: nothing).
-    ///
-    /// # Errors
-    /// [`clients_domain::ports::StoreError`] when the statement fails.
-    pub async fn checkpoint(&self) -> Result<(), clients_domain::ports::StoreError> {
-        if self.backend() != sea_orm::DbBackend::Sqlite {
-            return Ok(());
-        }
+    /// One passive checkpoint; SQLite only (the task runs on SQLite stores alone).
+    async fn checkpoint(&self) -> Result<(), clients_domain::ports::StoreError> {
         // Straight to the pool: not one of the statements `statements_executed` counts
         // for requests.
         sea_orm::sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")

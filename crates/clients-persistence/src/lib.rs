@@ -153,9 +153,9 @@ impl Store {
         // by the server or a proxy; a broken busy connection fails its statement, which
         // the caller sees as unavailable (and retries, for transactions).
         opts.test_before_acquire_if_idle_for(Duration::from_secs(30));
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         match backend {
             DbBackend::Sqlite => {
-                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
                 let pool = if in_memory { 1 } else { options.max_connections.unwrap_or(8) };
                 let busy = options.sqlite_busy_timeout;
                 opts.max_connections(pool).map_sqlx_sqlite_opts(move |o| {
@@ -197,7 +197,7 @@ impl Store {
                 new_requests: std::sync::Mutex::default(),
             }),
         };
-        if backend == DbBackend::Sqlite && !url.contains(":memory:") && !url.contains("mode=memory") {
+        if backend == DbBackend::Sqlite && !in_memory {
             checkpoint::spawn(&store);
         }
         Ok(store)
