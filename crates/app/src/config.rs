@@ -87,7 +87,8 @@ pub struct Config {
     pub sign_in_email_burst: u32,
     /// Requests per minute from one address to sign-in, sign-up and grant links.
     pub per_ip_per_minute: u32,
-    /// Database pool size (default: 8 SQLite, 16 PostgreSQL).
+    /// Database pool size (default: 8 SQLite, plus the one connection SQLite's writes
+    /// run on; 16 PostgreSQL).
     pub db_max_connections: Option<u32>,
     /// PostgreSQL statement timeout, in seconds.
     pub db_statement_timeout_secs: u64,

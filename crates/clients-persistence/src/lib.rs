@@ -47,7 +47,9 @@ mod stats;
 mod synthetic;
 mod tx;
 mod websites;
+mod writer_thread;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -71,8 +73,8 @@ pub struct StoreOptions {
     pub plans: PlanCatalogue,
     /// Seals grant tokens in the outbox.
     pub outbox_key: OutboxKey,
-    /// Pool size; `None`: 8 for SQLite (one writer at a time, readers in parallel
-    /// under WAL), 16 for PostgreSQL.
+    /// Pool size; `None`: 8 for SQLite (readers in parallel under WAL; a file's writes
+    /// run on one more connection of their own), 16 for PostgreSQL.
     pub max_connections: Option<u32>,
     /// How long a caller waits for a pooled connection before "unavailable".
     pub acquire_timeout: Duration,
@@ -112,6 +114,12 @@ pub struct Store {
 #[derive(Debug)]
 struct Inner {
     db: DatabaseConnection,
+    /// SQLite on a file: the one connection every write transaction runs on (see
+    /// [`Store::write_db`]). None on PostgreSQL and in-memory SQLite.
+    write_db: Option<DatabaseConnection>,
+    /// SQLite on a file: where batches of writes and outbox rounds run (see
+    /// `writer_thread`).
+    writer_thread: Option<writer_thread::WriterThread>,
     backend: DbBackend,
     plans: PlanCatalogue,
     outbox_key: OutboxKey,
@@ -176,16 +184,38 @@ impl Store {
                 }
             }
         }
-        let mut db = Database::connect(opts).await.map_err(|e| errors::classify(&e).into_store())?;
-        let statements = Arc::new(AtomicU64::new(0));
-        let counter = statements.clone();
-        db.set_metric_callback(move |info| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(target: "clients_persistence::statements", elapsed_us = info.elapsed.as_micros(), sql = %info.statement.sql);
+        let writer_opts = (backend == DbBackend::Sqlite && !in_memory).then(|| {
+            let mut o = opts.clone();
+            o.max_connections(1).min_connections(1);
+            o
         });
+        let statements = Arc::new(AtomicU64::new(0));
+        let count = |db: &mut DatabaseConnection| {
+            let counter = statements.clone();
+            db.set_metric_callback(move |info| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(target: "clients_persistence::statements", elapsed_us = info.elapsed.as_micros(), sql = %info.statement.sql);
+            });
+        };
+        let mut db = Database::connect(opts).await.map_err(|e| errors::classify(&e).into_store())?;
+        count(&mut db);
+        let write_db = match writer_opts {
+            Some(o) => {
+                let mut w = Database::connect(o).await.map_err(|e| errors::classify(&e).into_store())?;
+                count(&mut w);
+                Some(w)
+            }
+            None => None,
+        };
+        let writer_thread = match &write_db {
+            Some(_) => Some(writer_thread::WriterThread::start().map_err(|e| StoreError::Internal(e.to_string()))?),
+            None => None,
+        };
         let store = Self {
             inner: Arc::new(Inner {
                 db,
+                write_db,
+                writer_thread,
                 backend,
                 plans: options.plans,
                 outbox_key: options.outbox_key,
@@ -224,6 +254,9 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when closing fails.
     pub async fn close(&self) -> Result<(), StoreError> {
+        if let Some(w) = &self.inner.write_db {
+            w.close_by_ref().await.map_err(|e| errors::classify(&e).into_store())?;
+        }
         self.inner.db.close_by_ref().await.map_err(|e| errors::classify(&e).into_store())
     }
 
@@ -242,6 +275,49 @@ impl Store {
 
     fn db(&self) -> &DatabaseConnection {
         &self.inner.db
+    }
+
+    /// Where write transactions run. On a SQLite file, one connection of its own: a
+    /// connection's page cache is dropped whenever another connection has written, so
+    /// writes that took turns on the pool's connections each started cold (every
+    /// page they touched read again through the WAL); the one writer keeps its cache.
+    /// Elsewhere the pool.
+    fn write_db(&self) -> &DatabaseConnection {
+        self.inner.write_db.as_ref().unwrap_or(&self.inner.db)
+    }
+
+    /// Runs `task` where write batches run: SQLite's writer thread, else the
+    /// caller's runtime.
+    fn spawn_writer<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match &self.inner.writer_thread {
+            Some(t) => drop(t.handle().spawn(task)),
+            // Not from a runtime (a store dropped after its runtime): nowhere to run.
+            None => {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    drop(rt.spawn(task));
+                }
+            }
+        }
+    }
+
+    /// Runs `work` where write batches run (SQLite's writer thread; elsewhere right
+    /// here) and waits for it.
+    async fn on_writer<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.inner.writer_thread {
+            Some(t) => match t.handle().spawn(work).await {
+                Ok(done) => Ok(done),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => Err(StoreError::Unavailable("the store is shutting down".to_owned())),
+            },
+            None => Ok(work.await),
+        }
     }
 
     fn backend(&self) -> DbBackend {

@@ -61,7 +61,7 @@ impl Store {
         // SQLite: a write outside the writer turn would take the lock from under the
         // turn's next transaction, which then sleeps in SQLite's busy handler.
         let _turn = self.write_turn().await?;
-        Ok(outbox_message::Entity::find().from_raw_sql(self.stmt(sql, values)).all(self.db()).await?)
+        Ok(outbox_message::Entity::find().from_raw_sql(self.stmt(sql, values)).all(self.write_db()).await?)
     }
 
     /// Records the final outcome of messages `ids`, erases their sealed tokens, and
@@ -132,7 +132,7 @@ impl Store {
             WHERE id = $3 AND state = 'pending'";
         let values: [Value; 3] = [ts(next_attempt_at).into(), clip(error).into(), id.as_uuid().into()];
         let _turn = self.write_turn().await?;
-        self.db().execute_raw(self.stmt(sql, values)).await?;
+        self.write_db().execute_raw(self.stmt(sql, values)).await?;
         Ok(())
     }
 }
@@ -155,8 +155,11 @@ impl Outbox for Store {
         if limit == 0 {
             return Ok(vec![]);
         }
-        let mut rows =
-            self.retrying("claim outbox", || self.claim_attempt(now, limit, lease)).await.map_err(store_error)?;
+        let store = self.clone();
+        let mut rows = self
+            .on_writer(async move { store.retrying("claim outbox", || store.claim_attempt(now, limit, lease)).await })
+            .await?
+            .map_err(store_error)?;
         rows.sort_by_key(|r| (r.next_attempt_at, r.id));
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -181,7 +184,12 @@ impl Outbox for Store {
         if ids.is_empty() {
             return Ok(());
         }
-        self.retrying("outbox sent", || self.finish_attempt(ids, Final::Sent, at, None)).await.map_err(store_error)
+        let (store, ids) = (self.clone(), ids.to_vec());
+        self.on_writer(async move {
+            store.retrying("outbox sent", || store.finish_attempt(&ids, Final::Sent, at, None)).await
+        })
+        .await?
+        .map_err(store_error)
     }
 
     async fn mark_retry(

@@ -99,7 +99,7 @@ impl Store {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        Ok(WriteTx { tx: self.db().begin_with_options(options).await?, _turn: turn })
+        Ok(WriteTx { tx: self.write_db().begin_with_options(options).await?, _turn: turn })
     }
 
     /// On SQLite, waits for the process's writer turn (FIFO) for a write that is one

@@ -71,7 +71,7 @@ fn next_batch(reports: &mut VecDeque<Report>) -> Vec<Report> {
 impl Store {
     async fn add_attempt(&self, w: &Website) -> Result<(), TxError<()>> {
         let _turn = self.write_turn().await?;
-        website::Entity::insert(website_row(w)).exec_without_returning(self.db()).await?;
+        website::Entity::insert(website_row(w)).exec_without_returning(self.write_db()).await?;
         Ok(())
     }
 
@@ -121,7 +121,7 @@ impl Store {
              FROM reports WHERE websites.id = reports.id RETURNING {returning}",
             rows.join(", ")
         );
-        let written = website::Entity::find().from_raw_sql(self.stmt(sql, values)).all(self.db()).await?;
+        let written = website::Entity::find().from_raw_sql(self.stmt(sql, values)).all(self.write_db()).await?;
         Ok(written.iter().map(|m| website_from(m).map(|w| (w.id, w))).collect::<Result<_, Failure>>()?)
     }
 }
@@ -178,7 +178,7 @@ impl WebsiteRepository for Store {
             !std::mem::replace(&mut queue.draining, true)
         };
         if start {
-            tokio::spawn(self.clone().drain_status_reports());
+            self.spawn_writer(self.clone().drain_status_reports());
         }
         answer.await.map_err(|_| StoreError::Unavailable("the status report was not written".to_owned()))?
     }
