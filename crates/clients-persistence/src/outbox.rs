@@ -106,9 +106,19 @@ impl Store {
             // The newest message is found per request through `email_outbox_request`;
             // an anti-join (`NOT EXISTS` a newer one) let PostgreSQL hash the whole
             // outbox instead, a cost growing with every email ever sent.
+            // SQLite: the row takes its new list version in this same write; left to the
+            // stamp trigger (migration 10), each row would be written a second time.
+            // PostgreSQL's BEFORE trigger sets it within the write anyway.
+            let version = match self.backend() {
+                DbBackend::Postgres => "",
+                _ => {
+                    ", list_version = (SELECT max(v.list_version) FROM access_requests v \
+                     WHERE v.agency_id = access_requests.agency_id) + 1"
+                }
+            };
             let sql = format!(
                 "WITH done (request_id, id) AS (VALUES {}) \
-                 UPDATE access_requests SET delivery = $1, updated_at = $2 FROM done \
+                 UPDATE access_requests SET delivery = $1, updated_at = $2{version} FROM done \
                  WHERE access_requests.id = done.request_id \
                  AND done.id = (SELECT o.id FROM email_outbox o WHERE o.request_id = done.request_id \
                  ORDER BY o.created_at DESC, o.id DESC LIMIT 1)",
