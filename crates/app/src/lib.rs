@@ -266,6 +266,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
 
     let policy = DeliveryPolicy { max_attempts: config.mail_max_attempts, ..DeliveryPolicy::default() };
+    // This process delivers: its new emails skip the outbox's claim (see the store).
+    store.deliver_new_emails_here(policy.lease);
     let worker = tokio::spawn(run_worker(
         store.clone(),
         mailer,

@@ -8,12 +8,13 @@
 //! transaction holds the database's write lock from its first statement.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use clients_domain::ports::{AtomicError, AtomicStore, Changes, Decide, Scope, ScopeKey};
-use clients_domain::{AccountId, Member};
+use clients_domain::{AccountId, Member, OutgoingEmail};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, DatabaseTransaction, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _,
+    QuerySelect as _, Set,
 };
 use uuid::Uuid;
 
@@ -21,7 +22,7 @@ use crate::Store;
 use crate::entities::{access_request, account, audit_event, membership, outbox_message, session};
 use crate::errors::Failure;
 use crate::mapping::{
-    account_from, audit_row, member_from, member_row, outbox_row, request_from, request_row, session_row,
+    account_from, audit_row, member_from, member_row, outbox_row, request_from, request_row, session_row, ts,
 };
 use crate::tx::TxError;
 
@@ -59,8 +60,9 @@ impl Store {
                 return Err(TxError::Refused(refusal));
             }
         };
-        self.apply_all(&tx, std::slice::from_ref(&decision.changes)).await?;
+        let handed = self.apply_all(&tx, std::slice::from_ref(&decision.changes)).await?;
         tx.commit().await?;
+        self.hand_off(handed);
         Ok(decision.outcome)
     }
 
@@ -203,7 +205,15 @@ impl Store {
     /// Writes decisions' changes, in an order that satisfies the foreign keys: the new
     /// requests of all of them (one statement), then each one's other row changes in
     /// turn, then all audit entries and all emails (one statement each).
-    pub(crate) async fn apply_all(&self, tx: &DatabaseTransaction, all: &[Changes]) -> Result<(), Failure> {
+    ///
+    /// When this process delivers its own new emails (see `handoff`), they are written
+    /// claimed, and returned with the end of their lease: the caller hands them to the
+    /// delivery worker once the transaction has committed ([`Store::hand_off`]).
+    pub(crate) async fn apply_all(
+        &self,
+        tx: &DatabaseTransaction,
+        all: &[Changes],
+    ) -> Result<Vec<(OutgoingEmail, DateTime<Utc>)>, Failure> {
         let requests: Vec<_> = all.iter().filter_map(|c| c.insert_request.as_ref()).map(request_row).collect();
         access_request::Entity::insert_many(requests).exec_without_returning(tx).await?;
         for c in all {
@@ -213,9 +223,22 @@ impl Store {
             .exec_without_returning(tx)
             .await?;
         let key = &self.inner.outbox_key;
-        let emails = all.iter().flat_map(|c| &c.emails).map(|e| outbox_row(e, key)).collect::<Result<Vec<_>, _>>()?;
-        outbox_message::Entity::insert_many(emails).exec_without_returning(tx).await?;
-        Ok(())
+        let lease = self.handoff_lease();
+        let mut handed = vec![];
+        let mut rows = Vec::new();
+        for e in all.iter().flat_map(|c| &c.emails) {
+            let mut row = outbox_row(e, key)?;
+            if let Some(lease) = lease {
+                // As the outbox's claim leaves a message (see `outbox`).
+                let until = e.created_at + lease;
+                row.claimed_until = Set(Some(ts(until)));
+                row.attempts = Set(1);
+                handed.push((e.clone(), until));
+            }
+            rows.push(row);
+        }
+        outbox_message::Entity::insert_many(rows).exec_without_returning(tx).await?;
+        Ok(handed)
     }
 
     /// A decision's changes other than new requests, audit entries and emails.

@@ -35,6 +35,7 @@ mod checkpoint;
 mod cursor;
 mod entities;
 mod errors;
+mod handoff;
 mod idempotency;
 mod mapping;
 mod new_requests;
@@ -132,6 +133,9 @@ struct Inner {
     status_queue: std::sync::Mutex<websites::StatusQueue>,
     /// New requests waiting for their batch (see `new_requests`).
     new_requests: std::sync::Mutex<new_requests::NewRequestQueue>,
+    /// New emails claimed as they were written, for this process's delivery worker
+    /// (see `handoff`).
+    handoff: std::sync::Mutex<handoff::Handoff>,
 }
 
 impl Store {
@@ -225,6 +229,7 @@ impl Store {
                 acquire_timeout: options.acquire_timeout,
                 status_queue: std::sync::Mutex::default(),
                 new_requests: std::sync::Mutex::default(),
+                handoff: std::sync::Mutex::default(),
             }),
         };
         if backend == DbBackend::Sqlite && !in_memory {

@@ -283,10 +283,11 @@ impl Store {
             changes.extend(w.decide(&scope));
         }
         let t3 = t0.elapsed();
-        self.apply_all(&tx, &changes).await?;
+        let handed = self.apply_all(&tx, &changes).await?;
         let t4 = t0.elapsed();
         tx.commit().await?;
         let t5 = t0.elapsed();
+        self.hand_off(handed);
         // Cumulative microseconds at the end of each step: where the write lock's time
         // goes (RUST_LOG=clients_persistence::batches=debug).
         tracing::debug!(

@@ -80,6 +80,40 @@ async fn claimed_id(w: &World, request: AccessRequestId) -> OutboxMessageId {
         .id
 }
 
+// In a process that delivers its own emails, a new email is written as the claim would
+// leave it and handed to the worker in memory: claimed once, held by its lease from
+// everyone else, and taken from the table by the ordinary claim if the process never
+// sends it (here: it waited past half its lease in the queue).
+contract!(new_emails_are_written_claimed_and_handed_to_this_process_worker, |db: TestDb| async move {
+    let w = World::new(&db, Policy::default());
+    let lease = TimeDelta::seconds(60);
+    w.store.deliver_new_emails_here(lease);
+    let agency = w.account("agency@example.com", Plan::Free, true).await;
+    let svc = &w.service;
+    let t0 = w.now();
+    let first = svc.request_access(&w.signed_in(&agency), email("one@example.com"), Role::Admin).await.unwrap();
+    let rows = db
+        .texts("SELECT CAST(attempts AS TEXT) || ' ' || CAST(claimed_until IS NOT NULL AS TEXT) FROM email_outbox")
+        .await;
+    assert!(rows == ["1 1"] || rows == ["1 true"], "written claimed: {rows:?}");
+
+    let claimed = w.store.claim_due(t0, 10, lease).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!((claimed[0].attempts, claimed[0].email.request), (0, Some(first.request.id())));
+    assert!(w.store.claim_due(t0, 10, lease).await.unwrap().is_empty(), "handed out once");
+    assert!(w.store.claim_due(t0 + TimeDelta::seconds(59), 10, lease).await.unwrap().is_empty(), "held by its lease");
+
+    let second = svc.request_access(&w.signed_in(&agency), email("two@example.com"), Role::Admin).await.unwrap();
+    let late = t0 + TimeDelta::seconds(31);
+    assert!(w.store.claim_due(late, 10, lease).await.unwrap().is_empty(), "past half its lease: left to its lease");
+    let again = w.store.claim_due(t0 + TimeDelta::seconds(61), 10, lease).await.unwrap();
+    let mut got: Vec<_> = again.iter().map(|c| (c.email.request, c.attempts)).collect();
+    got.sort();
+    let mut want = vec![(Some(first.request.id()), 1), (Some(second.request.id()), 1)];
+    want.sort();
+    assert_eq!(got, want, "lapsed leases: the table's claim takes both, as second attempts");
+});
+
 contract!(claims_lease_count_attempts_and_outcomes_move_the_delivery_state, |db: TestDb| async move {
     let w = World::new(&db, Policy::default());
     let agency = w.account("agency@example.com", Plan::Free, true).await;
