@@ -197,6 +197,13 @@ impl Running {
         let _ = self.shutdown.send(true);
         self.server.await.context("server task")??;
         self.worker.await.context("worker task")?;
+        // Emails written claimed for this process's worker and not yet sent: due at
+        // once for the next process instead of after their lease.
+        match self.store.release_handed_off().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(emails = n, "outbox claims given back at shutdown"),
+            Err(e) => tracing::warn!(error = %e, "giving outbox claims back failed; they lapse with their lease"),
+        }
         self.store.close().await.ok();
         Ok(())
     }

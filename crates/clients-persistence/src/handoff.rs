@@ -11,7 +11,9 @@
 //! What the database holds is the same as after an ordinary claim, so every guarantee
 //! stays: another worker (another instance, or this one after a restart) skips the
 //! message while its lease holds and takes it once the lease lapses, so a process that
-//! dies with emails in its queue loses none; delivery stays at least once.
+//! dies with emails in its queue loses none; delivery stays at least once. A process
+//! that stops gracefully gives its queue's claims back
+//! ([`Store::release_handed_off`]), so those emails do not wait for their lease.
 //!
 //! Two bounds keep the queue honest. An email is claimed in memory only while at least
 //! half its lease is left, so a send started from the queue has as long to finish as
@@ -31,8 +33,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use clients_domain::OutgoingEmail;
+use clients_domain::ports::StoreError;
+use sea_orm::{ConnectionTrait as _, Value};
 
 use crate::Store;
+use crate::errors::Failure;
 
 /// Most emails waiting in the queue; beyond, new emails are written unclaimed.
 pub(crate) const QUEUE_CAP: usize = 2_048;
@@ -108,6 +113,36 @@ impl Store {
                 Some((at, full)) => emails.is_empty() || full || at.elapsed() >= TABLE_CLAIM_EVERY,
             };
         Taken { emails, claim_table }
+    }
+
+    /// A graceful stop: gives the queue's claims back (`claimed_until` cleared, the
+    /// attempt uncounted), so that any worker sends those emails at once rather than
+    /// after their lease, and writes no more emails claimed. The number given back.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the outbox cannot be written (the claims then lapse with
+    /// their lease, as after a crash).
+    pub async fn release_handed_off(&self) -> Result<usize, StoreError> {
+        let ids: Vec<uuid::Uuid> = {
+            let mut h = self.handoff();
+            h.lease = None;
+            h.ready.drain(..).map(|(email, _)| email.id.as_uuid()).collect()
+        };
+        let turn = self.write_turn().await.map_err(|e| Failure::from(e).into_store())?;
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "UPDATE email_outbox SET claimed_until = NULL, attempts = attempts - 1 \
+                 WHERE id IN ({}) AND state = 'pending' AND attempts > 0",
+                marks.join(", ")
+            );
+            self.write_db()
+                .execute_raw(self.stmt(sql, chunk.iter().map(|id| Value::from(*id))))
+                .await
+                .map_err(|e| Failure::from(e).into_store())?;
+        }
+        drop(turn);
+        Ok(ids.len())
     }
 
     /// Records a claim from the table: whether it found as many messages as it asked.

@@ -114,6 +114,26 @@ contract!(new_emails_are_written_claimed_and_handed_to_this_process_worker, |db:
     assert_eq!(got, want, "lapsed leases: the table's claim takes both, as second attempts");
 });
 
+// A graceful stop gives the queue's claims back: the next process sends those emails at
+// once, as first attempts, instead of after their lease.
+contract!(a_graceful_stop_gives_handed_off_claims_back, |db: TestDb| async move {
+    let w = World::new(&db, Policy::default());
+    let lease = TimeDelta::seconds(60);
+    w.store.deliver_new_emails_here(lease);
+    let agency = w.account("agency@example.com", Plan::Free, true).await;
+    let row = w.service.request_access(&w.signed_in(&agency), email("one@example.com"), Role::Admin).await.unwrap();
+    assert_eq!(w.store.release_handed_off().await.unwrap(), 1);
+    let rows =
+        db.texts("SELECT CAST(attempts AS TEXT) || ' ' || CAST(claimed_until IS NULL AS TEXT) FROM email_outbox").await;
+    assert!(rows == ["0 1"] || rows == ["0 true"], "unclaimed: {rows:?}");
+    let next = w.store.claim_due(w.now(), 10, lease).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!((next[0].attempts, next[0].email.request), (0, Some(row.request.id())));
+    w.service.request_access(&w.signed_in(&agency), email("two@example.com"), Role::Admin).await.unwrap();
+    let rows = db.texts("SELECT CAST(attempts AS TEXT) FROM email_outbox WHERE recipient = 'two@example.com'").await;
+    assert_eq!(rows, ["0"], "after the stop, emails are written unclaimed");
+});
+
 contract!(claims_lease_count_attempts_and_outcomes_move_the_delivery_state, |db: TestDb| async move {
     let w = World::new(&db, Policy::default());
     let agency = w.account("agency@example.com", Plan::Free, true).await;
