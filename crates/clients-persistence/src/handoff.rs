@@ -38,6 +38,7 @@ use sea_orm::{ConnectionTrait as _, Value};
 
 use crate::Store;
 use crate::errors::Failure;
+use crate::tx::marks;
 
 /// Most emails waiting in the queue; beyond, new emails are written unclaimed.
 pub(crate) const QUEUE_CAP: usize = 2_048;
@@ -128,13 +129,15 @@ impl Store {
             h.lease = None;
             h.ready.drain(..).map(|(email, _)| email.id.as_uuid()).collect()
         };
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let turn = self.write_turn().await.map_err(|e| Failure::from(e).into_store())?;
         for chunk in ids.chunks(500) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
             let sql = format!(
                 "UPDATE email_outbox SET claimed_until = NULL, attempts = attempts - 1 \
                  WHERE id IN ({}) AND state = 'pending' AND attempts > 0",
-                marks.join(", ")
+                marks(1, chunk.len())
             );
             self.write_db()
                 .execute_raw(self.stmt(sql, chunk.iter().map(|id| Value::from(*id))))

@@ -41,7 +41,7 @@ use crate::Store;
 use crate::entities::{access_request, account, membership};
 use crate::errors::Failure;
 use crate::mapping::{account_from, member_from, request_from};
-use crate::tx::TxError;
+use crate::tx::{TxError, marks};
 
 /// Most new requests one batch writes.
 const MAX_BATCH: usize = 64;
@@ -385,12 +385,11 @@ impl Store {
         tx: &DatabaseTransaction,
         emails: &[&str],
     ) -> Result<HashMap<String, Vec<DateTime<Utc>>>, Failure> {
-        let marks: Vec<String> = (1..=emails.len()).map(|n| format!("${n}")).collect();
         let sql = format!(
             "SELECT email, created_at FROM (SELECT email, created_at, \
              row_number() OVER (PARTITION BY email ORDER BY created_at DESC) AS n \
              FROM access_requests WHERE email IN ({})) AS r WHERE n <= {RECIPIENT_RECENT_LIMIT}",
-            marks.join(", ")
+            marks(1, emails.len())
         );
         let rows = tx.query_all_raw(self.stmt(sql, emails.iter().map(|e| Value::from(*e)))).await?;
         let mut recent: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();

@@ -18,10 +18,18 @@ use crate::Store;
 use crate::entities::outbox_message;
 use crate::errors::Failure;
 use crate::mapping::{SEALED_TOKEN, outbox_from, ts};
-use crate::tx::TxError;
+use crate::tx::{TxError, marks};
 
 /// Longest error text kept per message.
 const MAX_ERROR_CHARS: usize = 1_000;
+
+/// Of the `done` messages, the one that is its request's newest email, joined to that
+/// request: only the newest email's outcome moves a request's delivery state. Found per
+/// request through `email_outbox_request`; an anti-join (`NOT EXISTS` a newer one) let
+/// PostgreSQL hash the whole outbox instead, a cost growing with every email ever sent.
+const NEWEST_OF_DONE: &str = "WHERE access_requests.id = done.request_id \
+    AND done.id = (SELECT o.id FROM email_outbox o WHERE o.request_id = done.request_id \
+    ORDER BY o.created_at DESC, o.id DESC LIMIT 1)";
 
 fn clip(error: &str) -> String {
     error.chars().take(MAX_ERROR_CHARS).collect()
@@ -84,13 +92,12 @@ impl Store {
             Final::Sent => Delivery::Sent,
             Final::Failed => Delivery::Failed,
         };
-        let finish = |first: usize, returning: &str| {
-            let marks: Vec<String> = (first..first + ids.len()).map(|n| format!("${n}")).collect();
+        let finish = |returning: &str| {
             format!(
                 "UPDATE email_outbox SET state = $1, sent_at = $2, last_error = COALESCE($3, last_error), \
                  claimed_until = NULL, payload = {} WHERE id IN ({}) AND state = 'pending'{returning}",
                 self.erased_payload(),
-                marks.join(", ")
+                marks(4, ids.len())
             )
         };
         let mut values: Vec<Value> = vec![state.into(), sent_at.into(), error.map(clip).into()];
@@ -99,7 +106,6 @@ impl Store {
             // No `RETURNING`: each row it returns crosses from the connection's thread
             // to the writer's, a wake-up each. The requests are moved first, from the
             // messages still pending; the single writer keeps both statements in step.
-            let marks: Vec<String> = (3..3 + ids.len()).map(|n| format!("${n}")).collect();
             // The row takes its new list version in this same write; left to the stamp
             // trigger (migration 10), each row would be written a second time.
             let sql = format!(
@@ -107,21 +113,18 @@ impl Store {
                  list_version = (SELECT max(v.list_version) FROM access_requests v \
                  WHERE v.agency_id = access_requests.agency_id) + 1 \
                  FROM (SELECT o.request_id, o.id FROM email_outbox o WHERE o.id IN ({}) \
-                 AND o.state = 'pending' AND o.request_id IS NOT NULL) AS done \
-                 WHERE access_requests.id = done.request_id \
-                 AND done.id = (SELECT o.id FROM email_outbox o WHERE o.request_id = done.request_id \
-                 ORDER BY o.created_at DESC, o.id DESC LIMIT 1)",
-                marks.join(", ")
+                 AND o.state = 'pending' AND o.request_id IS NOT NULL) AS done {NEWEST_OF_DONE}",
+                marks(3, ids.len())
             );
             let mut moved: Vec<Value> = vec![delivery.as_str().into(), ts(at).into()];
             moved.extend(ids.iter().map(|id| Value::from(id.as_uuid())));
             tx.execute_raw(self.stmt(sql, moved)).await?;
-            tx.execute_raw(self.stmt(finish(4, ""), values)).await?;
+            tx.execute_raw(self.stmt(finish(""), values)).await?;
             tx.commit().await?;
             return Ok(());
         }
         let mut done: Vec<Value> = vec![];
-        for row in tx.query_all_raw(self.stmt(finish(4, " RETURNING id, request_id"), values)).await? {
+        for row in tx.query_all_raw(self.stmt(finish(" RETURNING id, request_id"), values)).await? {
             if let Some(request) = row.try_get::<Option<Uuid>>("", "request_id")? {
                 let id: Uuid = row.try_get("", "id")?;
                 done.extend([request.into(), id.into()]);
@@ -129,16 +132,11 @@ impl Store {
         }
         if !done.is_empty() {
             let rows: Vec<String> = (0..done.len() / 2).map(|k| format!("(${}, ${})", 2 * k + 3, 2 * k + 4)).collect();
-            // The newest message is found per request through `email_outbox_request`;
-            // an anti-join (`NOT EXISTS` a newer one) let PostgreSQL hash the whole
-            // outbox instead, a cost growing with every email ever sent. The BEFORE
-            // trigger (migration 10) sets the row's list version within the write.
+            // The BEFORE trigger (migration 10) sets the row's list version within the
+            // write.
             let sql = format!(
                 "WITH done (request_id, id) AS (VALUES {}) \
-                 UPDATE access_requests SET delivery = $1, updated_at = $2 FROM done \
-                 WHERE access_requests.id = done.request_id \
-                 AND done.id = (SELECT o.id FROM email_outbox o WHERE o.request_id = done.request_id \
-                 ORDER BY o.created_at DESC, o.id DESC LIMIT 1)",
+                 UPDATE access_requests SET delivery = $1, updated_at = $2 FROM done {NEWEST_OF_DONE}",
                 rows.join(", ")
             );
             let mut values: Vec<Value> = vec![delivery.as_str().into(), ts(at).into()];

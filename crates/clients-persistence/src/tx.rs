@@ -143,6 +143,11 @@ impl Store {
     }
 }
 
+/// `count` parameters from `$first` on, for an `IN (…)` list: `$3, $4, $5`.
+pub(crate) fn marks(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
