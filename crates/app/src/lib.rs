@@ -186,6 +186,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
+    upkeep: JoinHandle<()>,
 }
 
 impl Running {
@@ -197,6 +198,7 @@ impl Running {
         let _ = self.shutdown.send(true);
         self.server.await.context("server task")??;
         self.worker.await.context("worker task")?;
+        self.upkeep.await.context("metrics upkeep task")?;
         // Emails written claimed for this process's worker and not yet sent: due at
         // once for the next process instead of after their lease.
         match self.store.release_handed_off().await {
@@ -247,6 +249,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let service = state.service().clone();
     let metrics_route =
         poem::EndpointExt::data(poem::EndpointExt::data(metrics::endpoint, store.clone()), metrics::handle());
+    let (shutdown, mut server_stop) = watch::channel(false);
+    let upkeep = tokio::spawn(metrics::upkeep(metrics::handle(), metrics::UPKEEP_EVERY, shutdown.subscribe()));
     let app = clients_http::app_with(state.clone(), &config.public_url(), move |route| {
         clients_web::mount(route.at("/metrics", metrics_route), service, web)
     });
@@ -258,7 +262,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let addr =
         acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).context("listener has no address")?;
 
-    let (shutdown, mut server_stop) = watch::channel(false);
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let server = tokio::spawn(async move {
         poem::Server::new_with_acceptor(acceptor)
@@ -283,7 +286,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown.subscribe(),
         state,
     ));
-    Ok(Running { addr, store, shutdown, server, worker })
+    Ok(Running { addr, store, shutdown, server, worker, upkeep })
 }
 
 /// Delivers due outbox emails until shutdown; also keeps the rate limiters small.

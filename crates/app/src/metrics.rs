@@ -3,12 +3,14 @@
 //! queue's depth and age, and database pool usage (sampled at scrape time).
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use clients_persistence::Store;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Response, handler};
+use tokio::sync::watch;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -44,6 +46,30 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
+/// How often recorded latencies are folded into their histograms.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Folds recorded latencies into their histograms every `every` until `stop` turns
+/// true. The recorder keeps each latency sample until then (8 bytes a request): without
+/// this, a process that nobody scrapes grows without bound, and a scraped one holds
+/// every sample since the last scrape (measured: the bench server's peak RSS,
+/// docs/performance.md round 11). The library's own exporters run the same upkeep
+/// (every 5 s); this crate builds only the recorder, so it runs it here.
+pub async fn upkeep(handle: PrometheusHandle, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => handle.run_upkeep(),
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+    handle.run_upkeep();
+}
+
 /// Counts what a delivery round did.
 pub fn record_delivery(report: &clients_domain::DeliveryReport) {
     metrics::counter!("clients_emails_sent_total").increment(u64::from(report.sent));
@@ -67,4 +93,21 @@ pub async fn endpoint(Data(store): Data<&Store>, Data(handle): Data<&PrometheusH
         Err(e) => tracing::warn!(error = %e, "outbox stats unavailable"),
     }
     Response::builder().status(StatusCode::OK).content_type("text/plain; version=0.0.4").body(handle.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn upkeep_runs_until_shutdown_is_signalled() {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(upkeep(handle(), Duration::from_millis(5), stopped));
+        metrics::histogram!("clients_test_upkeep_seconds").record(0.002);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(!task.is_finished(), "upkeep stopped before shutdown");
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("upkeep stops at shutdown").unwrap();
+        assert!(handle().render().contains("clients_test_upkeep_seconds_count 1"));
+    }
 }
