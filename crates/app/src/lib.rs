@@ -247,10 +247,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let state = http_state(&config, &store)?;
     let web = clients_web::WebConfig { public_url: config.public_url(), throttle: Some(state.clone()) };
     let service = state.service().clone();
-    let metrics_route =
-        poem::EndpointExt::data(poem::EndpointExt::data(metrics::endpoint, store.clone()), metrics::handle());
+    let recorder = metrics::handle();
     let (shutdown, mut server_stop) = watch::channel(false);
-    let upkeep = tokio::spawn(metrics::upkeep(metrics::handle(), metrics::UPKEEP_EVERY, shutdown.subscribe()));
+    let upkeep = tokio::spawn(metrics::upkeep(recorder.clone(), metrics::UPKEEP_EVERY, shutdown.subscribe()));
+    let metrics_route = poem::EndpointExt::data(poem::EndpointExt::data(metrics::endpoint, store.clone()), recorder);
     let app = clients_http::app_with(state.clone(), &config.public_url(), move |route| {
         clients_web::mount(route.at("/metrics", metrics_route), service, web)
     });

@@ -49,12 +49,13 @@ pub fn handle() -> PrometheusHandle {
 /// How often recorded latencies are folded into their histograms.
 pub const UPKEEP_EVERY: Duration = Duration::from_secs(1);
 
-/// Folds recorded latencies into their histograms every `every` until `stop` turns
-/// true. The recorder keeps each latency sample until then (8 bytes a request): without
-/// this, a process that nobody scrapes grows without bound, and a scraped one holds
-/// every sample since the last scrape (measured: the bench server's peak RSS,
-/// docs/performance.md round 11). The library's own exporters run the same upkeep
-/// (every 5 s); this crate builds only the recorder, so it runs it here.
+/// Folds recorded latencies into their histograms every `every` until shutdown is
+/// signalled on `stop` (or its sender is gone), then once more. The recorder keeps each
+/// latency sample until it is folded (8 bytes a request): without this, a process that
+/// nobody scrapes grows without bound, and a scraped one holds every sample since the
+/// last scrape (measured: the bench server's peak RSS, docs/performance.md round 11).
+/// The library's own exporters run the same upkeep (every 5 s); this crate builds only
+/// the recorder, so it runs it here.
 pub async fn upkeep(handle: PrometheusHandle, every: Duration, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -62,9 +63,6 @@ pub async fn upkeep(handle: PrometheusHandle, every: Duration, mut stop: watch::
         tokio::select! {
             _ = tick.tick() => handle.run_upkeep(),
             _ = stop.changed() => break,
-        }
-        if *stop.borrow() {
-            break;
         }
     }
     handle.run_upkeep();
