@@ -23,6 +23,15 @@
 //!
 //! PostgreSQL locks the batch's recipient addresses (advisory locks, in one order) and
 //! holds the agency and client rows `FOR SHARE`, as a single new request does.
+//!
+//! On PostgreSQL the batch's reads have one text whatever the batch's size: they bind
+//! each list as one array parameter (`= ANY($1)`), and their plans are generic (see
+//! [`PG_LOCK_RECIPIENTS`]). The driver prepares each once per connection and the
+//! server plans each once. With an `IN (…)` list per size, every size was a new text,
+//! prepared with a round trip of its own, and planned on every run, which cost more
+//! than running the reads (`pg_stat_statements` under `cargo xtask bench --only
+//! new_request`: 0.6 s of planning against 0.2 s of execution for the four reads, about
+//! 40 µs a request; docs/performance.md, round 12).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::PoisonError;
@@ -33,7 +42,7 @@ use clients_domain::{AccountId, Email};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseTransaction, DbBackend, EntityTrait as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _, Select, Value,
+    QueryFilter as _, QueryOrder as _, Select, Value,
 };
 use tokio::sync::oneshot;
 
@@ -63,6 +72,34 @@ const RECIPIENT_RECENT_LIMIT: u64 = 1_000;
 /// that condition, which it cannot for bound parameters (SQLite then picked another
 /// index on `agency_id` and read every row of the agency: 5 ms instead of 0.02 ms).
 const OPEN_STATES_SQL: &str = "state IN ('requested', 'approved')";
+
+/// PostgreSQL's scope reads, each one text for any batch size (see the module's
+/// documentation); the SQLite forms are built by sea-query with `IN (…)` lists.
+///
+/// The lock statement also sets `plan_cache_mode` for the rest of the transaction
+/// (`SET LOCAL`, without a round trip of its own). A prepared statement's first five
+/// runs are planned for their values, and then for good whenever the plan for any
+/// values looks costlier, which a plan for an array of unknown length always does: the
+/// reads were planned on every run. Their generic plans are the plans wanted (index
+/// probes per element; docs/performance.md, round 12).
+const PG_LOCK_RECIPIENTS: &str = "SELECT pg_advisory_xact_lock(17228, k), \
+    set_config('plan_cache_mode', 'force_generic_plan', true) FROM \
+    (SELECT DISTINCT hashtext(e) AS k FROM unnest($1::text[]) AS v (e)) AS keys ORDER BY k";
+/// The agency and client rows, `FOR SHARE`: see `atomic` (a new request changes
+/// neither account).
+const PG_SCOPE_ACCOUNTS: &str =
+    "SELECT * FROM accounts WHERE id = ANY($1::uuid[]) OR email = ANY($2::text[]) ORDER BY id FOR SHARE";
+const PG_OPEN_REQUESTS: &str = "SELECT * FROM access_requests \
+    WHERE agency_id = ANY($1::uuid[]) AND email = ANY($2::text[]) AND state IN ('requested', 'approved')";
+const PG_MEMBERS: &str = "SELECT * FROM memberships WHERE client_id = ANY($1::uuid[]) ORDER BY since, id";
+
+/// One array parameter of `values` (PostgreSQL only).
+fn array<T>(values: Vec<T>) -> Value
+where
+    T: Into<Value> + sea_orm::sea_query::ValueType + sea_orm::sea_query::value::postgres_array::NotU8,
+{
+    Value::from(values)
+}
 
 /// The open requests (at most one per pair: the partial unique index) of `agencies`
 /// to `emails`.
@@ -312,31 +349,44 @@ impl Store {
         let emails: Vec<&str> = keys.iter().map(|(_, e)| e.as_str()).collect();
         let agencies: Vec<uuid::Uuid> =
             keys.iter().map(|(a, _)| a.as_uuid()).collect::<HashSet<_>>().into_iter().collect();
+        let pg = self.backend() == DbBackend::Postgres;
         self.lock_recipients(tx, &emails).await?;
-        let accounts = account::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(account::Column::Id.is_in(agencies.iter().copied()))
-                    .add(account::Column::Email.is_in(emails.iter().copied())),
-            )
-            .order_by_asc(account::Column::Id)
-            // FOR SHARE: see `atomic` (a new request changes neither account).
-            .lock_shared()
-            .all(tx)
-            .await?;
-        let open = open_requests(agencies.iter().copied(), emails.iter().copied()).all(tx).await?;
+        let both = || [array(agencies.clone()), array(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>())];
+        let accounts = if pg {
+            account::Entity::find().from_raw_sql(self.stmt(PG_SCOPE_ACCOUNTS, both())).all(tx).await?
+        } else {
+            account::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(account::Column::Id.is_in(agencies.iter().copied()))
+                        .add(account::Column::Email.is_in(emails.iter().copied())),
+                )
+                .order_by_asc(account::Column::Id)
+                // No FOR SHARE on SQLite: the batch holds the database's write lock.
+                .all(tx)
+                .await?
+        };
+        let open = if pg {
+            access_request::Entity::find().from_raw_sql(self.stmt(PG_OPEN_REQUESTS, both())).all(tx).await?
+        } else {
+            open_requests(agencies.iter().copied(), emails.iter().copied()).all(tx).await?
+        };
         let recent = self.recipients_recent(tx, &emails).await?;
         let by_id: HashMap<uuid::Uuid, &account::Model> = accounts.iter().map(|a| (a.id, a)).collect();
         let by_email: HashMap<&str, &account::Model> = accounts.iter().map(|a| (a.email.as_str(), a)).collect();
         let clients: Vec<uuid::Uuid> = emails.iter().filter_map(|e| by_email.get(e).map(|a| a.id)).collect();
         let mut members: HashMap<uuid::Uuid, Vec<clients_domain::Member>> = HashMap::new();
         if !clients.is_empty() {
-            let rows = membership::Entity::find()
-                .filter(membership::Column::ClientId.is_in(clients))
-                .order_by_asc(membership::Column::Since)
-                .order_by_asc(membership::Column::Id)
-                .all(tx)
-                .await?;
+            let rows = if pg {
+                membership::Entity::find().from_raw_sql(self.stmt(PG_MEMBERS, [array(clients)])).all(tx).await?
+            } else {
+                membership::Entity::find()
+                    .filter(membership::Column::ClientId.is_in(clients))
+                    .order_by_asc(membership::Column::Since)
+                    .order_by_asc(membership::Column::Id)
+                    .all(tx)
+                    .await?
+            };
             for row in &rows {
                 members.entry(row.client_id).or_default().push(member_from(row)?);
             }
@@ -363,18 +413,14 @@ impl Store {
     /// PostgreSQL only: serialises transactions that concern the same recipient
     /// addresses until commit, whether or not an account has an address yet. The locks
     /// are taken in one order (ascending key), so two batches never wait in a cycle.
+    /// Also makes the transaction's later plans generic ([`PG_LOCK_RECIPIENTS`]).
     async fn lock_recipients(&self, tx: &DatabaseTransaction, emails: &[&str]) -> Result<(), Failure> {
         if self.backend() != DbBackend::Postgres {
             return Ok(());
         }
-        let rows: Vec<String> = (1..=emails.len()).map(|n| format!("(${n})")).collect();
+        let values = [array(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>())];
         // Volatile functions in the select list are evaluated after ORDER BY.
-        let sql = format!(
-            "SELECT pg_advisory_xact_lock(17228, k) FROM \
-             (SELECT DISTINCT hashtext(e) AS k FROM (VALUES {}) AS v (e)) AS keys ORDER BY k",
-            rows.join(", ")
-        );
-        tx.query_all_raw(self.stmt(sql, emails.iter().map(|e| Value::from(*e)))).await?;
+        tx.query_all_raw(self.stmt(PG_LOCK_RECIPIENTS, values)).await?;
         Ok(())
     }
 
@@ -385,13 +431,17 @@ impl Store {
         tx: &DatabaseTransaction,
         emails: &[&str],
     ) -> Result<HashMap<String, Vec<DateTime<Utc>>>, Failure> {
+        let (filter, values) = if self.backend() == DbBackend::Postgres {
+            ("= ANY($1::text[])".to_owned(), vec![array(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>())])
+        } else {
+            (format!("IN ({})", marks(1, emails.len())), emails.iter().map(|e| Value::from(*e)).collect())
+        };
         let sql = format!(
             "SELECT email, created_at FROM (SELECT email, created_at, \
              row_number() OVER (PARTITION BY email ORDER BY created_at DESC) AS n \
-             FROM access_requests WHERE email IN ({})) AS r WHERE n <= {RECIPIENT_RECENT_LIMIT}",
-            marks(1, emails.len())
+             FROM access_requests WHERE email {filter}) AS r WHERE n <= {RECIPIENT_RECENT_LIMIT}"
         );
-        let rows = tx.query_all_raw(self.stmt(sql, emails.iter().map(|e| Value::from(*e)))).await?;
+        let rows = tx.query_all_raw(self.stmt(sql, values)).await?;
         let mut recent: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
         for row in rows {
             let email: String = row.try_get("", "email")?;
