@@ -30,8 +30,8 @@
 //! server plans each once. With an `IN (…)` list per size, every size was a new text,
 //! prepared with a round trip of its own, and planned on every run, which cost more
 //! than running the reads (`pg_stat_statements` under `cargo xtask bench --only
-//! new_request`: 0.6 s of planning against 0.2 s of execution for the four reads, about
-//! 40 µs a request; docs/performance.md, round 12).
+//! new_request`: 0.5–0.6 s of planning against ~0.25 s of execution for the four reads,
+//! about 40 µs a request; docs/performance.md, round 12).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::PoisonError;
