@@ -71,10 +71,21 @@ const RECIPIENT_RECENT_LIMIT: u64 = 1_000;
 /// 'approved')` serves a lookup only when the planner can see that the query implies
 /// that condition, which it cannot for bound parameters (SQLite then picked another
 /// index on `agency_id` and read every row of the agency: 5 ms instead of 0.02 ms).
-const OPEN_STATES_SQL: &str = "state IN ('requested', 'approved')";
+/// A macro, so that [`PG_OPEN_REQUESTS`] can `concat!` it.
+macro_rules! open_states_sql {
+    () => {
+        "state IN ('requested', 'approved')"
+    };
+}
+const OPEN_STATES_SQL: &str = open_states_sql!();
 
 /// PostgreSQL's scope reads, each one text for any batch size (see the module's
 /// documentation); the SQLite forms are built by sea-query with `IN (…)` lists.
+///
+/// The recipients' advisory locks serialise transactions that concern the same
+/// addresses until commit, whether or not an account has an address yet; they are
+/// taken in one order (ascending key), so two batches never wait in a cycle. SQLite
+/// needs none: a batch holds the database's write lock.
 ///
 /// The lock statement also sets `plan_cache_mode` for the rest of the transaction
 /// (`SET LOCAL`, without a round trip of its own). A prepared statement's first five
@@ -89,8 +100,10 @@ const PG_LOCK_RECIPIENTS: &str = "SELECT pg_advisory_xact_lock(17228, k), \
 /// neither account).
 const PG_SCOPE_ACCOUNTS: &str =
     "SELECT * FROM accounts WHERE id = ANY($1::uuid[]) OR email = ANY($2::text[]) ORDER BY id FOR SHARE";
-const PG_OPEN_REQUESTS: &str = "SELECT * FROM access_requests \
-    WHERE agency_id = ANY($1::uuid[]) AND email = ANY($2::text[]) AND state IN ('requested', 'approved')";
+const PG_OPEN_REQUESTS: &str = concat!(
+    "SELECT * FROM access_requests WHERE agency_id = ANY($1::uuid[]) AND email = ANY($2::text[]) AND ",
+    open_states_sql!()
+);
 const PG_MEMBERS: &str = "SELECT * FROM memberships WHERE client_id = ANY($1::uuid[]) ORDER BY since, id";
 
 /// One array parameter of `values` (PostgreSQL only).
@@ -349,11 +362,19 @@ impl Store {
         let emails: Vec<&str> = keys.iter().map(|(_, e)| e.as_str()).collect();
         let agencies: Vec<uuid::Uuid> =
             keys.iter().map(|(a, _)| a.as_uuid()).collect::<HashSet<_>>().into_iter().collect();
-        let pg = self.backend() == DbBackend::Postgres;
-        self.lock_recipients(tx, &emails).await?;
-        let both = || [array(agencies.clone()), array(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>())];
-        let accounts = if pg {
-            account::Entity::find().from_raw_sql(self.stmt(PG_SCOPE_ACCOUNTS, both())).all(tx).await?
+        // PostgreSQL binds each list once, as an array (see the module's documentation).
+        let arrays = (self.backend() == DbBackend::Postgres)
+            .then(|| (array(agencies.clone()), array(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>())));
+        if let Some((_, addresses)) = &arrays {
+            // The recipients' locks, first ([`PG_LOCK_RECIPIENTS`]). Volatile functions
+            // in the select list are evaluated after ORDER BY.
+            tx.query_all_raw(self.stmt(PG_LOCK_RECIPIENTS, [addresses.clone()])).await?;
+        }
+        let accounts = if let Some((ids, addresses)) = &arrays {
+            account::Entity::find()
+                .from_raw_sql(self.stmt(PG_SCOPE_ACCOUNTS, [ids.clone(), addresses.clone()]))
+                .all(tx)
+                .await?
         } else {
             account::Entity::find()
                 .filter(
@@ -366,18 +387,21 @@ impl Store {
                 .all(tx)
                 .await?
         };
-        let open = if pg {
-            access_request::Entity::find().from_raw_sql(self.stmt(PG_OPEN_REQUESTS, both())).all(tx).await?
+        let open = if let Some((ids, addresses)) = &arrays {
+            access_request::Entity::find()
+                .from_raw_sql(self.stmt(PG_OPEN_REQUESTS, [ids.clone(), addresses.clone()]))
+                .all(tx)
+                .await?
         } else {
             open_requests(agencies.iter().copied(), emails.iter().copied()).all(tx).await?
         };
-        let recent = self.recipients_recent(tx, &emails).await?;
+        let recent = self.recipients_recent(tx, &emails, arrays.map(|(_, addresses)| addresses)).await?;
         let by_id: HashMap<uuid::Uuid, &account::Model> = accounts.iter().map(|a| (a.id, a)).collect();
         let by_email: HashMap<&str, &account::Model> = accounts.iter().map(|a| (a.email.as_str(), a)).collect();
         let clients: Vec<uuid::Uuid> = emails.iter().filter_map(|e| by_email.get(e).map(|a| a.id)).collect();
         let mut members: HashMap<uuid::Uuid, Vec<clients_domain::Member>> = HashMap::new();
         if !clients.is_empty() {
-            let rows = if pg {
+            let rows = if self.backend() == DbBackend::Postgres {
                 membership::Entity::find().from_raw_sql(self.stmt(PG_MEMBERS, [array(clients)])).all(tx).await?
             } else {
                 membership::Entity::find()
@@ -410,31 +434,18 @@ impl Store {
             .collect()
     }
 
-    /// PostgreSQL only: serialises transactions that concern the same recipient
-    /// addresses until commit, whether or not an account has an address yet. The locks
-    /// are taken in one order (ascending key), so two batches never wait in a cycle.
-    /// Also makes the transaction's later plans generic ([`PG_LOCK_RECIPIENTS`]).
-    async fn lock_recipients(&self, tx: &DatabaseTransaction, emails: &[&str]) -> Result<(), Failure> {
-        if self.backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        let values = [array(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>())];
-        // Volatile functions in the select list are evaluated after ORDER BY.
-        tx.query_all_raw(self.stmt(PG_LOCK_RECIPIENTS, values)).await?;
-        Ok(())
-    }
-
     /// Creation times of each address's newest requests (from every agency), as many
-    /// as a single new request reads.
+    /// as a single new request reads. `addresses` is `emails` bound as one array, on
+    /// PostgreSQL (`None` on SQLite).
     async fn recipients_recent(
         &self,
         tx: &DatabaseTransaction,
         emails: &[&str],
+        addresses: Option<Value>,
     ) -> Result<HashMap<String, Vec<DateTime<Utc>>>, Failure> {
-        let (filter, values) = if self.backend() == DbBackend::Postgres {
-            ("= ANY($1::text[])".to_owned(), vec![array(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>())])
-        } else {
-            (format!("IN ({})", marks(1, emails.len())), emails.iter().map(|e| Value::from(*e)).collect())
+        let (filter, values) = match addresses {
+            Some(addresses) => ("= ANY($1::text[])".to_owned(), vec![addresses]),
+            None => (format!("IN ({})", marks(1, emails.len())), emails.iter().map(|e| Value::from(*e)).collect()),
         };
         let sql = format!(
             "SELECT email, created_at FROM (SELECT email, created_at, \
