@@ -21,8 +21,28 @@ pub fn run(root: &Path) -> Result<(), String> {
     if !undocumented.is_empty() {
         return Err(format!("these modules do not open with a `//!` line: {undocumented:?}"));
     }
+    if let Some(problem) = vendored_sqlx_problem(root) {
+        return Err(problem);
+    }
     eprintln!("tidy: ok");
     Ok(())
+}
+
+/// While `Cargo.toml` patches `sqlx-core` with `vendor/sqlx-core`, that copy must carry
+/// the one change it exists for, `TCP_NODELAY` on new sockets (docs/architecture.md,
+/// Decisions): a copy vendored again without it would bring back 40-ms stalls of large
+/// statements over TLS. `None` when all is well or nothing is patched.
+pub fn vendored_sqlx_problem(root: &Path) -> Option<String> {
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
+    if !manifest.contains("sqlx-core = { path = \"vendor/sqlx-core\" }") {
+        return None;
+    }
+    let socket = std::fs::read_to_string(root.join("vendor/sqlx-core/src/net/socket/mod.rs")).unwrap_or_default();
+    (!socket.contains("stream.set_nodelay(true)?;")).then(|| {
+        "Cargo.toml patches sqlx-core with vendor/sqlx-core, which no longer sets TCP_NODELAY \
+         (vendor/sqlx-core/src/net/socket/mod.rs); see docs/architecture.md"
+            .to_owned()
+    })
 }
 
 /// The I/O crates in the normal (non-dev, non-build) dependency closure of `clients-domain`.
@@ -140,6 +160,24 @@ mod tests {
         let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
         let io = io_crates(normal_closure(&meta, "clients-persistence"));
         assert!(io.contains("sea-orm") && io.contains("tokio"), "{io:?}");
+    }
+
+    #[test]
+    fn the_vendored_sqlx_core_keeps_its_patch() {
+        assert_eq!(vendored_sqlx_problem(&root()), None);
+        let dir = std::env::temp_dir().join(format!("tidy-vendor-{}", std::process::id()));
+        let socket = dir.join("vendor/sqlx-core/src/net/socket");
+        std::fs::create_dir_all(&socket).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "[patch.crates-io]\nsqlx-core = { path = \"vendor/sqlx-core\" }\n")
+            .unwrap();
+        std::fs::write(socket.join("mod.rs"), "let stream = connect().await?;\n").unwrap();
+        assert!(vendored_sqlx_problem(&dir).is_some(), "a copy without the patch is caught");
+        std::fs::write(socket.join("mod.rs"), "let stream = connect().await?;\nstream.set_nodelay(true)?;\n").unwrap();
+        assert_eq!(vendored_sqlx_problem(&dir), None);
+        std::fs::write(dir.join("Cargo.toml"), "[workspace]\n").unwrap();
+        std::fs::write(socket.join("mod.rs"), "").unwrap();
+        assert_eq!(vendored_sqlx_problem(&dir), None, "nothing patched, nothing to check");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
