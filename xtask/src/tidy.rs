@@ -28,16 +28,21 @@ pub fn run(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// While `Cargo.toml` patches `sqlx-core` with `vendor/sqlx-core`, that copy must carry
-/// the one change it exists for, `TCP_NODELAY` on new sockets (docs/architecture.md,
-/// Decisions): a copy vendored again without it would bring back 40-ms stalls of large
-/// statements over TLS. `None` when all is well or nothing is patched.
+/// `vendor/sqlx-core`, while it exists, must be what `Cargo.toml` patches `sqlx-core`
+/// with and must carry the one change it exists for, `TCP_NODELAY` on new sockets
+/// (docs/architecture.md, Decisions): a copy vendored again without it would bring back
+/// 40-ms stalls of large statements over TLS, and a copy nothing patches is dead. `None`
+/// when all is well or nothing is vendored.
 pub fn vendored_sqlx_problem(root: &Path) -> Option<String> {
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
-    if !manifest.contains("sqlx-core = { path = \"vendor/sqlx-core\" }") {
+    let vendored = root.join("vendor/sqlx-core");
+    if !vendored.join("Cargo.toml").exists() {
         return None;
     }
-    let socket = std::fs::read_to_string(root.join("vendor/sqlx-core/src/net/socket/mod.rs")).unwrap_or_default();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
+    if !manifest.contains("\"vendor/sqlx-core\"") {
+        return Some("vendor/sqlx-core is no longer patched in by Cargo.toml: remove the folder".to_owned());
+    }
+    let socket = std::fs::read_to_string(vendored.join("src/net/socket/mod.rs")).unwrap_or_default();
     (!socket.contains("stream.set_nodelay(true)?;")).then(|| {
         "Cargo.toml patches sqlx-core with vendor/sqlx-core, which no longer sets TCP_NODELAY \
          (vendor/sqlx-core/src/net/socket/mod.rs); see docs/architecture.md"
@@ -168,6 +173,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tidy-vendor-{}", std::process::id()));
         let socket = dir.join("vendor/sqlx-core/src/net/socket");
         std::fs::create_dir_all(&socket).unwrap();
+        std::fs::write(dir.join("vendor/sqlx-core/Cargo.toml"), "[package]\n").unwrap();
         std::fs::write(dir.join("Cargo.toml"), "[patch.crates-io]\nsqlx-core = { path = \"vendor/sqlx-core\" }\n")
             .unwrap();
         std::fs::write(socket.join("mod.rs"), "let stream = connect().await?;\n").unwrap();
@@ -175,8 +181,9 @@ mod tests {
         std::fs::write(socket.join("mod.rs"), "let stream = connect().await?;\nstream.set_nodelay(true)?;\n").unwrap();
         assert_eq!(vendored_sqlx_problem(&dir), None);
         std::fs::write(dir.join("Cargo.toml"), "[workspace]\n").unwrap();
-        std::fs::write(socket.join("mod.rs"), "").unwrap();
-        assert_eq!(vendored_sqlx_problem(&dir), None, "nothing patched, nothing to check");
+        assert!(vendored_sqlx_problem(&dir).is_some(), "a copy nothing patches in is caught");
+        std::fs::remove_dir_all(dir.join("vendor")).unwrap();
+        assert_eq!(vendored_sqlx_problem(&dir), None, "nothing vendored, nothing to check");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
