@@ -434,6 +434,16 @@ pub enum ScopeKey {
         /// Recipient.
         email: Email,
     },
+    /// As [`ScopeKey::NewRequest`], from whoever holds the session whose token hashes
+    /// to `session`: also loads that session ([`Scope::session`]), and takes the
+    /// agency to be the session's account. The bearer is authenticated inside the
+    /// write, in the same round trips; the decision must check the session.
+    NewRequestAs {
+        /// Hash of the presented session token.
+        session: TokenHash,
+        /// Recipient.
+        email: Email,
+    },
     /// The agency's own request `request` (absent for any other agency's id), the
     /// agency, and the account with the request's email and its team (locked).
     AgencyRequest {
@@ -487,6 +497,9 @@ pub struct Scope {
     /// Creation times of the requests the recipient got in the last 24 hours, from all
     /// agencies ([`ScopeKey::NewRequest`]).
     pub recipient_recent: Vec<DateTime<Utc>>,
+    /// The session presented ([`ScopeKey::NewRequestAs`]), if one has that token;
+    /// whether it is live and whose it is are for the decision to check.
+    pub session: Option<Session>,
 }
 
 /// The writes a decision asks for; the adapter applies all of them or none.

@@ -24,6 +24,7 @@ use crate::errors::Failure;
 use crate::mapping::{
     account_from, audit_row, member_from, member_row, outbox_row, request_from, request_row, session_row, ts,
 };
+use crate::new_requests::By;
 use crate::tx::TxError;
 
 #[async_trait]
@@ -33,9 +34,13 @@ impl AtomicStore for Store {
         T: Send + 'static,
         E: Send + 'static,
     {
-        if let ScopeKey::NewRequest { agency, email } = key {
+        match key {
             // Written in batches (see `new_requests`).
-            return self.new_request(agency, email, decide).await;
+            ScopeKey::NewRequest { agency, email } => return self.new_request(By::Agency(agency), email, decide).await,
+            ScopeKey::NewRequestAs { session, email } => {
+                return self.new_request(By::Session(session), email, decide).await;
+            }
+            _ => {}
         }
         let (key, decide) = (&key, &*decide);
         match self.retrying("atomically", || self.atomic_attempt(key, decide)).await {
@@ -69,7 +74,11 @@ impl Store {
     async fn load_scope(&self, tx: &DatabaseTransaction, key: &ScopeKey) -> Result<Scope, Failure> {
         match key {
             ScopeKey::NewRequest { agency, email } => {
-                let mut scopes = self.new_request_scopes(tx, &[(*agency, email.clone())]).await?;
+                let mut scopes = self.new_request_scopes(tx, &[(By::Agency(*agency), email.clone())]).await?;
+                Ok(scopes.pop().unwrap_or_default())
+            }
+            ScopeKey::NewRequestAs { session, email } => {
+                let mut scopes = self.new_request_scopes(tx, &[(By::Session(*session), email.clone())]).await?;
                 Ok(scopes.pop().unwrap_or_default())
             }
             ScopeKey::AgencyRequest { agency, request } => {
@@ -98,6 +107,7 @@ impl Store {
                     client,
                     request,
                     recipient_recent: vec![],
+                    session: None,
                 })
             }
             ScopeKey::ClientRequest { client, request } => {
@@ -129,7 +139,7 @@ impl Store {
                     ),
                     None => (None, None),
                 };
-                Ok(Scope { agency, client: client_account, members, request, recipient_recent: vec![] })
+                Ok(Scope { agency, client: client_account, members, request, recipient_recent: vec![], session: None })
             }
             ScopeKey::Team { client } => {
                 let client_account = self.account_row(tx, client.as_uuid(), true).await?;
@@ -160,6 +170,7 @@ impl Store {
             client,
             request,
             recipient_recent: vec![],
+            session: None,
         })
     }
 

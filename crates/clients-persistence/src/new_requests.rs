@@ -38,7 +38,7 @@ use std::sync::PoisonError;
 
 use chrono::{DateTime, Utc};
 use clients_domain::ports::{AtomicError, Changes, Decide, Decision, Scope, StoreError};
-use clients_domain::{AccountId, Email};
+use clients_domain::{AccountId, Email, TokenHash};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseTransaction, DbBackend, EntityTrait as _,
@@ -47,9 +47,9 @@ use sea_orm::{
 use tokio::sync::oneshot;
 
 use crate::Store;
-use crate::entities::{access_request, account, membership};
+use crate::entities::{access_request, account, membership, session};
 use crate::errors::Failure;
-use crate::mapping::{account_from, member_from, request_from};
+use crate::mapping::{account_from, member_from, request_from, session_from};
 use crate::tx::{TxError, marks};
 
 /// Most new requests one batch writes.
@@ -105,6 +105,20 @@ const PG_OPEN_REQUESTS: &str = concat!(
     open_states_sql!()
 );
 const PG_MEMBERS: &str = "SELECT * FROM memberships WHERE client_id = ANY($1::uuid[]) ORDER BY since, id";
+/// The sessions presented by the batch's [`By::Session`] requests.
+const PG_SESSIONS: &str = "SELECT * FROM sessions WHERE token_hash = ANY($1::bytea[])";
+
+/// Who asks for a new request: an agency already authenticated, or the bearer of a
+/// session token, resolved inside the batch ([`ScopeKey::NewRequestAs`]).
+///
+/// [`ScopeKey::NewRequestAs`]: clients_domain::ports::ScopeKey::NewRequestAs
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum By {
+    /// The agency with this id.
+    Agency(AccountId),
+    /// Whoever holds the session whose token hashes to this.
+    Session(TokenHash),
+}
 
 /// One array parameter of `values` (PostgreSQL only).
 fn array<T>(values: Vec<T>) -> Value
@@ -148,7 +162,7 @@ impl std::fmt::Debug for NewRequestQueue {
 
 /// A queued new request, its decision's types erased.
 trait Waiting: Send + Sync {
-    fn agency(&self) -> AccountId;
+    fn by(&self) -> By;
     fn email(&self) -> &Email;
     /// Runs the decision on `scope`: the changes to write when it decided to write
     /// (its outcome or refusal is kept for [`Waiting::answer`]).
@@ -159,7 +173,7 @@ trait Waiting: Send + Sync {
 }
 
 struct Job<T, E> {
-    agency: AccountId,
+    by: By,
     email: Email,
     decide: Box<dyn Decide<T, E>>,
     decided: std::sync::Mutex<Option<Result<T, E>>>,
@@ -167,8 +181,8 @@ struct Job<T, E> {
 }
 
 impl<T: Send + 'static, E: Send + 'static> Waiting for Job<T, E> {
-    fn agency(&self) -> AccountId {
-        self.agency
+    fn by(&self) -> By {
+        self.by
     }
 
     fn email(&self) -> &Email {
@@ -252,11 +266,11 @@ impl Drop for WriterPlace {
 }
 
 impl Store {
-    /// Queues a new request from `agency` to `email` for the next batch and waits for
-    /// the batch to commit.
+    /// Queues a new request from `by` to `email` for the next batch and waits for the
+    /// batch to commit.
     pub(crate) async fn new_request<T, E>(
         &self,
-        agency: AccountId,
+        by: By,
         email: Email,
         decide: Box<dyn Decide<T, E>>,
     ) -> Result<T, AtomicError<E>>
@@ -265,7 +279,7 @@ impl Store {
         E: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = Job { agency, email, decide, decided: std::sync::Mutex::new(None), reply };
+        let job = Job { by, email, decide, decided: std::sync::Mutex::new(None), reply };
         let writers = if self.backend() == DbBackend::Postgres { POSTGRES_WRITERS } else { 1 };
         let start = {
             let mut queue = self.inner.new_requests.lock().unwrap_or_else(PoisonError::into_inner);
@@ -325,7 +339,7 @@ impl Store {
         let t0 = std::time::Instant::now();
         let tx = self.begin_write().await?;
         let t1 = t0.elapsed();
-        let keys: Vec<(AccountId, Email)> = batch.iter().map(|w| (w.agency(), w.email().clone())).collect();
+        let keys: Vec<(By, Email)> = batch.iter().map(|w| (w.by(), w.email().clone())).collect();
         let mut scopes = self.new_request_scopes(&tx, &keys).await?;
         let t2 = t0.elapsed();
         let mut changes = Vec::with_capacity(batch.len());
@@ -357,19 +371,29 @@ impl Store {
     pub(crate) async fn new_request_scopes(
         &self,
         tx: &DatabaseTransaction,
-        keys: &[(AccountId, Email)],
+        keys: &[(By, Email)],
     ) -> Result<Vec<Scope>, Failure> {
+        let postgres = self.backend() == DbBackend::Postgres;
         let emails: Vec<&str> = keys.iter().map(|(_, e)| e.as_str()).collect();
-        let agencies: Vec<uuid::Uuid> =
-            keys.iter().map(|(a, _)| a.as_uuid()).collect::<HashSet<_>>().into_iter().collect();
         // PostgreSQL binds each list once, as an array (see the module's documentation).
-        let arrays = (self.backend() == DbBackend::Postgres)
-            .then(|| (array(agencies.clone()), array(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>())));
-        if let Some((_, addresses)) = &arrays {
+        let addresses = postgres.then(|| array(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>()));
+        if let Some(addresses) = &addresses {
             // The recipients' locks, first ([`PG_LOCK_RECIPIENTS`]). Volatile functions
             // in the select list are evaluated after ORDER BY.
             tx.query_all_raw(self.stmt(PG_LOCK_RECIPIENTS, [addresses.clone()])).await?;
         }
+        let sessions = self.presented_sessions(tx, keys).await?;
+        // Each request's agency: its own, or the presented session's account.
+        let agency_of: Vec<Option<uuid::Uuid>> = keys
+            .iter()
+            .map(|(by, _)| match by {
+                By::Agency(a) => Some(a.as_uuid()),
+                By::Session(h) => sessions.get(h.as_bytes()).map(|s| s.account_id.as_uuid()),
+            })
+            .collect();
+        let agencies: Vec<uuid::Uuid> =
+            agency_of.iter().flatten().copied().collect::<HashSet<_>>().into_iter().collect();
+        let arrays = addresses.map(|addresses| (array(agencies.clone()), addresses));
         let accounts = if let Some((ids, addresses)) = &arrays {
             account::Entity::find()
                 .from_raw_sql(self.stmt(PG_SCOPE_ACCOUNTS, [ids.clone(), addresses.clone()]))
@@ -416,15 +440,20 @@ impl Store {
             }
         }
         keys.iter()
-            .map(|(agency, email)| {
+            .zip(agency_of)
+            .map(|((by, email), agency)| {
                 let client = by_email.get(email.as_str()).map(|a| account_from(a)).transpose()?;
                 let request = open
                     .iter()
-                    .find(|r| r.agency_id == agency.as_uuid() && r.email == email.as_str())
+                    .find(|r| Some(r.agency_id) == agency && r.email == email.as_str())
                     .map(request_from)
                     .transpose()?;
                 Ok(Scope {
-                    agency: by_id.get(&agency.as_uuid()).map(|a| account_from(a)).transpose()?,
+                    session: match by {
+                        By::Session(h) => sessions.get(h.as_bytes()).cloned(),
+                        By::Agency(_) => None,
+                    },
+                    agency: agency.and_then(|a| by_id.get(&a)).map(|a| account_from(a)).transpose()?,
                     members: client.as_ref().and_then(|c| members.remove(&c.id.as_uuid())).unwrap_or_default(),
                     client,
                     request,
@@ -432,6 +461,30 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The sessions that the batch's [`By::Session`] requests present, by token hash.
+    async fn presented_sessions(
+        &self,
+        tx: &DatabaseTransaction,
+        keys: &[(By, Email)],
+    ) -> Result<HashMap<[u8; 32], clients_domain::Session>, Failure> {
+        let hashes: Vec<Vec<u8>> = keys
+            .iter()
+            .filter_map(|(by, _)| match by {
+                By::Session(h) => Some(h.as_bytes().to_vec()),
+                By::Agency(_) => None,
+            })
+            .collect();
+        if hashes.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = if self.backend() == DbBackend::Postgres {
+            session::Entity::find().from_raw_sql(self.stmt(PG_SESSIONS, [array(hashes)])).all(tx).await?
+        } else {
+            session::Entity::find().filter(session::Column::TokenHash.is_in(hashes)).all(tx).await?
+        };
+        rows.iter().map(|row| session_from(row).map(|s| (*s.token_hash.as_bytes(), s))).collect()
     }
 
     /// Creation times of each address's newest requests (from every agency), as many
@@ -483,8 +536,8 @@ mod tests {
     struct Addressed(Email);
 
     impl Waiting for Addressed {
-        fn agency(&self) -> AccountId {
-            AccountId::from_uuid(uuid::Uuid::nil())
+        fn by(&self) -> By {
+            By::Agency(AccountId::from_uuid(uuid::Uuid::nil()))
         }
 
         fn email(&self) -> &Email {
@@ -554,14 +607,16 @@ mod tests {
         let email = Email::parse("c@example.com").unwrap();
         let panics: Box<dyn Decide<(), ()>> =
             Box::new(|_: &Scope| -> Result<Decision<()>, ()> { panic!("a decision panicked") });
-        let first = store.new_request(agency, email.clone(), panics).await;
+        let first = store.new_request(By::Agency(agency), email.clone(), panics).await;
         assert!(matches!(first, Err(AtomicError::Store(StoreError::Unavailable(_)))));
 
         let refuses: Box<dyn Decide<(), ()>> = Box::new(|_: &Scope| -> Result<Decision<()>, ()> { Err(()) });
-        let second =
-            tokio::time::timeout(std::time::Duration::from_secs(10), store.new_request(agency, email, refuses))
-                .await
-                .expect("the second request is answered");
+        let second = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            store.new_request(By::Agency(agency), email, refuses),
+        )
+        .await
+        .expect("the second request is answered");
         assert!(matches!(second, Err(AtomicError::Refused(()))));
     }
 

@@ -106,6 +106,33 @@ async fn sign_out_ends_the_session() {
     app.stop().await;
 }
 
+/// A new request resolves its bearer inside the write (`request_access_as`): a
+/// signed-out, unknown or malformed token is still answered 401 before the domain's
+/// check of the address, and writes nothing; a live one writes.
+#[tokio::test]
+async fn a_new_request_needs_a_live_session_whatever_its_body() {
+    let app = spawn_app().await;
+    let (token, _) = app.sign_up("agency@example.com", None).await;
+    let (ended, _) = app.sign_up("ended@example.com", None).await;
+    assert_eq!(app.call(Method::POST, "/v1/auth/sign-out", Some(&ended), None).await.status, StatusCode::NO_CONTENT);
+    let unknown = "A".repeat(token.len());
+    // Past the body's pattern (checked before any handler), refused by the domain.
+    let too_long = format!("{}@example.com", "a".repeat(65));
+    for bearer in [ended.as_str(), unknown.as_str(), "not-a-token"] {
+        for email in ["client@example.com", too_long.as_str()] {
+            let r = app.post("/v1/shared-accounts", bearer, json!({"email": email, "role": "admin"})).await;
+            assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "unauthorized"), "{bearer} {email}: {r:?}");
+        }
+    }
+    let r = app.post("/v1/shared-accounts", &token, json!({"email": too_long, "role": "admin"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    let r = app.post("/v1/shared-accounts", &token, json!({"email": "client@example.com", "role": "admin"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let list = app.get("/v1/shared-accounts", &token).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "only the live session's request was written");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn requests_without_or_with_a_bad_token_are_unauthorized() {
     let app = spawn_app().await;

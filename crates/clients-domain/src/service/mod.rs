@@ -339,13 +339,67 @@ impl<P: Ports> Service<P> {
         role: Role,
     ) -> Result<SharedAccountRow, RequestAccessError> {
         let agency = Self::agency(p)?;
+        let key = ScopeKey::NewRequest { agency, email: email.clone() };
+        let decide = self.new_request_decision(self.now(), email, role);
+        match self.ports.store().atomically(key, Box::new(decide)).await {
+            // A concurrent request for the same agency and email won the unique index.
+            Err(crate::ports::AtomicError::Store(StoreError::Conflict(_))) => Err(RequestAccessError::AlreadyRequested),
+            other => other.map_err(Into::into),
+        }
+    }
+
+    /// As [`Service::request_access`] for the bearer of a session token, which the
+    /// store resolves inside the write ([`ScopeKey::NewRequestAs`]): one round trip
+    /// fewer than [`Service::authenticate`] first. Only a live personal session acts
+    /// here; for any other bearer nothing is written and the answer is `Ok(None)`:
+    /// resolve the bearer with [`Service::authenticate`] (whose error is the answer to
+    /// give) and call [`Service::request_access`].
+    ///
+    /// # Errors
+    /// As [`Service::request_access`].
+    pub async fn request_access_as(
+        &self,
+        bearer: &str,
+        email: Email,
+        role: Role,
+    ) -> Result<Option<SharedAccountRow>, RequestAccessError> {
+        let Ok(token) = SessionToken::parse(bearer) else { return Ok(None) };
         let now = self.now();
+        let key = ScopeKey::NewRequestAs { session: token.hash(), email: email.clone() };
+        let decide = self.new_request_decision(now, email, role);
+        // `None`: not a bearer this path serves (unknown, expired, "Log in as").
+        let decide = move |scope: &Scope| -> Result<Decision<SharedAccountRow>, Option<RequestAccessError>> {
+            let acts = scope.session.as_ref().is_some_and(|s| {
+                s.is_live(now)
+                    && s.kind == SessionKind::Personal
+                    && scope.agency.as_ref().is_some_and(|a| a.id == s.account_id)
+            });
+            if !acts {
+                return Err(None);
+            }
+            decide(scope).map_err(Some)
+        };
+        match self.ports.store().atomically(key, Box::new(decide)).await {
+            Ok(row) => Ok(Some(row)),
+            Err(crate::ports::AtomicError::Refused(None)) => Ok(None),
+            Err(crate::ports::AtomicError::Refused(Some(e))) => Err(e),
+            Err(crate::ports::AtomicError::Store(StoreError::Conflict(_))) => Err(RequestAccessError::AlreadyRequested),
+            Err(crate::ports::AtomicError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// The decision of a new request to `email` for `role`, by the agency of the scope.
+    fn new_request_decision(
+        &self,
+        now: DateTime<Utc>,
+        email: Email,
+        role: Role,
+    ) -> impl Fn(&Scope) -> Result<Decision<SharedAccountRow>, RequestAccessError> + Send + Sync + 'static {
         let policy = self.policy;
         let (request_id, audit_id, mail_id): (AccessRequestId, AuditEventId, OutboxMessageId) =
             (self.id(), self.id(), self.id());
         let token: GrantToken = self.token();
-        let key = ScopeKey::NewRequest { agency, email: email.clone() };
-        let decide = move |scope: &Scope| -> Result<Decision<SharedAccountRow>, RequestAccessError> {
+        move |scope: &Scope| -> Result<Decision<SharedAccountRow>, RequestAccessError> {
             let agency = scope.agency.as_ref().ok_or_else(|| missing("agency"))?;
             if scope.request.as_ref().is_some_and(|r| r.state().blocks_new_request()) {
                 return Err(RequestAccessError::AlreadyRequested);
@@ -391,11 +445,6 @@ impl<P: Ports> Service<P> {
             };
             // Nothing about the client's account goes into the answer (rule 11).
             Ok(Decision { changes, outcome: SharedAccountRow::derive(request, WebsiteSummary::default(), None) })
-        };
-        match self.ports.store().atomically(key, Box::new(decide)).await {
-            // A concurrent request for the same agency and email won the unique index.
-            Err(crate::ports::AtomicError::Store(StoreError::Conflict(_))) => Err(RequestAccessError::AlreadyRequested),
-            other => other.map_err(Into::into),
         }
     }
 

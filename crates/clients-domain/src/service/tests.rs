@@ -319,6 +319,79 @@ async fn rule2_a_concurrent_duplicate_caught_by_the_database_is_a_conflict() {
     assert_eq!(err, RequestAccessError::AlreadyRequested);
 }
 
+fn session_of(bearer: &SessionToken, kind: SessionKind, expires_at: DateTime<Utc>) -> Session {
+    Session {
+        id: SessionId::from_uuid(Uuid::from_u128(90)),
+        token_hash: bearer.hash(),
+        account_id: aid(AGENCY),
+        kind,
+        created_at: now() - TimeDelta::hours(1),
+        expires_at,
+    }
+}
+
+/// A new request by the bearer of a session token: the store resolves the session
+/// inside the write, and the decision writes only for a live personal session.
+#[tokio::test]
+async fn request_access_as_writes_for_a_live_personal_session_only() {
+    let bearer = SessionToken::from_random([5; 32]);
+    let email = Email::parse("client@example.com").unwrap();
+    let live = session_of(&bearer, SessionKind::Personal, now() + TimeDelta::hours(1));
+    let mut m = Mocks::new();
+    let log = m.atomically::<SharedAccountRow, Option<RequestAccessError>>(Scope {
+        agency: Some(agency()),
+        session: Some(live.clone()),
+        ..Scope::default()
+    });
+    let row = m.service().request_access_as(bearer.expose(), email.clone(), Role::Biller).await.unwrap().unwrap();
+    assert!(row.requested());
+    let [(key, changes)] = committed(&log).try_into().unwrap();
+    assert_eq!(key, ScopeKey::NewRequestAs { session: bearer.hash(), email: email.clone() });
+    assert_eq!(changes.insert_request.unwrap().agency_id(), aid(AGENCY));
+
+    // The agency's own refusals still answer.
+    let mut m = Mocks::new();
+    m.atomically::<SharedAccountRow, Option<RequestAccessError>>(Scope {
+        agency: Some(agency()),
+        session: Some(live.clone()),
+        ..Scope::default()
+    });
+    let own = Email::parse("agency@example.com").unwrap();
+    assert_eq!(
+        m.service().request_access_as(bearer.expose(), own, Role::Admin).await,
+        Err(RequestAccessError::OwnAccount)
+    );
+
+    // Anything else writes nothing and hands the bearer back to `authenticate`.
+    let expired = session_of(&bearer, SessionKind::Personal, now());
+    let log_in_as = session_of(
+        &bearer,
+        SessionKind::Impersonation { client: aid(CLIENT), role: Role::Admin },
+        now() + TimeDelta::minutes(30),
+    );
+    let someone_else = Session { account_id: aid(CLIENT), ..live.clone() };
+    for (agency_row, session) in [
+        (Some(agency()), None),
+        (Some(agency()), Some(expired)),
+        (Some(agency()), Some(log_in_as)),
+        (Some(agency()), Some(someone_else)),
+        (None, Some(live.clone())),
+    ] {
+        let mut m = Mocks::new();
+        let log = m.atomically::<SharedAccountRow, Option<RequestAccessError>>(Scope {
+            agency: agency_row,
+            session,
+            ..Scope::default()
+        });
+        assert_eq!(m.service().request_access_as(bearer.expose(), email.clone(), Role::Biller).await, Ok(None));
+        assert!(committed(&log).is_empty());
+    }
+
+    // A malformed bearer never reaches the store.
+    let m = Mocks::new();
+    assert_eq!(m.service().request_access_as("not a token", email, Role::Biller).await, Ok(None));
+}
+
 #[tokio::test]
 async fn rule2_an_agency_cannot_request_access_to_itself() {
     let mut m = Mocks::new();

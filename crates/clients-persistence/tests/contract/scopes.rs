@@ -4,11 +4,11 @@
 use chrono::TimeDelta;
 use clients_domain::ports::{
     AccessRequestRepository as _, AtomicError, AtomicStore as _, AuditRepository as _, Changes, Decision, Outbox as _,
-    PageRequest, Scope, ScopeKey, StoreError,
+    PageRequest, Scope, ScopeKey, SessionRepository as _, StoreError,
 };
 use clients_domain::{
     AccessRequestId, AuditEvent, AuditEventId, AuditKind, GrantToken, MembershipId, Notification, Plan, Policy, Role,
-    TokenHash,
+    Session, SessionId, SessionKind, SessionToken, TokenHash,
 };
 use clients_persistence::Store;
 use uuid::Uuid;
@@ -61,6 +61,25 @@ contract!(every_scope_key_loads_what_the_domain_needs, |db: TestDb| async move {
     let s = scope(&db.store, ScopeKey::NewRequest { agency: agency.id, email: email("nobody@example.com") }).await;
     assert_eq!(s, Scope { agency: Some(agency.clone()), ..Scope::default() });
 
+    // NewRequestAs: the same, for the agency that holds the presented session, and
+    // the session itself; an unknown token finds neither session nor agency.
+    let bearer = SessionToken::from_random([3; 32]);
+    let session = Session {
+        id: SessionId::from_uuid(Uuid::from_u128(77)),
+        token_hash: bearer.hash(),
+        account_id: agency.id,
+        kind: SessionKind::Personal,
+        created_at: w.now(),
+        expires_at: w.now() + TimeDelta::hours(1),
+    };
+    db.store.insert(&session).await.unwrap();
+    let s = scope(&db.store, ScopeKey::NewRequestAs { session: bearer.hash(), email: client.email.clone() }).await;
+    let by_agency = scope(&db.store, ScopeKey::NewRequest { agency: agency.id, email: client.email.clone() }).await;
+    assert_eq!(s, Scope { session: Some(session.clone()), ..by_agency });
+    let unknown = ScopeKey::NewRequestAs { session: TokenHash::from_bytes([8; 32]), email: client.email.clone() };
+    let s = scope(&db.store, unknown).await;
+    assert_eq!((s.session, s.agency, s.request, s.client.as_ref()), (None, None, None, Some(&client)));
+
     // AgencyRequest: only the agency's own request, with the client and its team.
     let s = scope(&db.store, ScopeKey::AgencyRequest { agency: agency.id, request: request.id() }).await;
     assert_eq!(
@@ -71,6 +90,7 @@ contract!(every_scope_key_loads_what_the_domain_needs, |db: TestDb| async move {
             members: vec![member.clone()],
             request: Some(request.clone()),
             recipient_recent: vec![],
+            session: None,
         }
     );
     let s = scope(&db.store, ScopeKey::AgencyRequest { agency: member_agency.id, request: request.id() }).await;
@@ -87,6 +107,7 @@ contract!(every_scope_key_loads_what_the_domain_needs, |db: TestDb| async move {
         members: vec![member.clone()],
         request: Some(request.clone()),
         recipient_recent: vec![],
+        session: None,
     };
     let s = scope(&db.store, ScopeKey::ClientRequest { client: client.id, request: request.id() }).await;
     assert_eq!(s, expected);
@@ -115,6 +136,7 @@ contract!(every_scope_key_loads_what_the_domain_needs, |db: TestDb| async move {
             members: vec![member.clone()],
             request: Some(approved.clone()),
             recipient_recent: vec![],
+            session: None,
         }
     );
     let nobody = MembershipId::from_uuid(Uuid::from_u128(405));
