@@ -463,7 +463,8 @@ impl Store {
             .collect()
     }
 
-    /// The sessions that the batch's [`By::Session`] requests present, by token hash.
+    /// The sessions that the batch's [`By::Session`] requests present, by token hash
+    /// (each asked for once: a batch is mostly one agency's, under one session).
     async fn presented_sessions(
         &self,
         tx: &DatabaseTransaction,
@@ -472,9 +473,12 @@ impl Store {
         let hashes: Vec<Vec<u8>> = keys
             .iter()
             .filter_map(|(by, _)| match by {
-                By::Session(h) => Some(h.as_bytes().to_vec()),
+                By::Session(h) => Some(*h.as_bytes()),
                 By::Agency(_) => None,
             })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .map(Vec::from)
             .collect();
         if hashes.is_empty() {
             return Ok(HashMap::new());

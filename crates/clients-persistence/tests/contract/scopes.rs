@@ -3,12 +3,12 @@
 
 use chrono::TimeDelta;
 use clients_domain::ports::{
-    AccessRequestRepository as _, AtomicError, AtomicStore as _, AuditRepository as _, Changes, Decision, Outbox as _,
-    PageRequest, Scope, ScopeKey, SessionRepository as _, StoreError,
+    AccessRequestRepository as _, AtomicError, AtomicStore as _, AuditRepository as _, Changes, Decision, Entropy as _,
+    Outbox as _, PageRequest, Scope, ScopeKey, SessionRepository as _, StoreError,
 };
 use clients_domain::{
-    AccessRequestId, AuditEvent, AuditEventId, AuditKind, GrantToken, MembershipId, Notification, Plan, Policy, Role,
-    Session, SessionId, SessionKind, SessionToken, TokenHash,
+    AccessRequestId, AccountId, AuditEvent, AuditEventId, AuditKind, GrantToken, MembershipId, Notification, Plan,
+    Policy, Role, Session, SessionId, SessionKind, SessionToken, TokenHash,
 };
 use clients_persistence::Store;
 use uuid::Uuid;
@@ -19,6 +19,20 @@ use crate::support::{TestDb, World, email};
 pub async fn scope(store: &Store, key: ScopeKey) -> Scope {
     let look = |s: &Scope| Ok::<_, ()>(Decision::nothing(s.clone()));
     store.atomically(key, Box::new(look)).await.unwrap()
+}
+
+/// A live personal session of `account`, stored, for the bearer of `token`.
+async fn stored_session(w: &World, token: &SessionToken, account: AccountId) -> Session {
+    let session = Session {
+        id: SessionId::from_uuid(w.entropy.uuid()),
+        token_hash: token.hash(),
+        account_id: account,
+        kind: SessionKind::Personal,
+        created_at: w.now(),
+        expires_at: w.now() + TimeDelta::hours(1),
+    };
+    w.store.insert(&session).await.unwrap();
+    session
 }
 
 /// The raw grant token queued for `request` (from the outbox, as a worker sees it).
@@ -64,15 +78,7 @@ contract!(every_scope_key_loads_what_the_domain_needs, |db: TestDb| async move {
     // NewRequestAs: the same, for the agency that holds the presented session, and
     // the session itself; an unknown token finds neither session nor agency.
     let bearer = SessionToken::from_random([3; 32]);
-    let session = Session {
-        id: SessionId::from_uuid(Uuid::from_u128(77)),
-        token_hash: bearer.hash(),
-        account_id: agency.id,
-        kind: SessionKind::Personal,
-        created_at: w.now(),
-        expires_at: w.now() + TimeDelta::hours(1),
-    };
-    db.store.insert(&session).await.unwrap();
+    let session = stored_session(&w, &bearer, agency.id).await;
     let s = scope(&db.store, ScopeKey::NewRequestAs { session: bearer.hash(), email: client.email.clone() }).await;
     let by_agency = scope(&db.store, ScopeKey::NewRequest { agency: agency.id, email: client.email.clone() }).await;
     assert_eq!(s, Scope { session: Some(session.clone()), ..by_agency });
@@ -192,4 +198,38 @@ contract!(a_refused_decision_writes_nothing_and_a_conflict_is_reported, |db: Tes
     // Through the service the same situation is the domain's "already requested".
     let again = w.service.request_access(&w.signed_in(&agency), email("CLIENT@example.com"), Role::Admin).await;
     assert_eq!(again.unwrap_err(), clients_domain::service::RequestAccessError::AlreadyRequested);
+});
+
+// New requests from several bearers, written together: each sees its own session
+// (or none) and its own agency, whichever batch it lands in.
+contract!(new_requests_by_session_and_by_agency_batch_together, |db: TestDb| async move {
+    let w = World::new(&db, Policy::default());
+    let agency = w.account("agency@example.com", Plan::Free, true).await;
+    let other = w.account("other@example.com", Plan::Free, true).await;
+    let bearer = SessionToken::from_random([4; 32]);
+    let session = stored_session(&w, &bearer, agency.id).await;
+    let unknown = TokenHash::from_bytes([6; 32]);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..12 {
+        let to = email(&format!("c{n}@example.com"));
+        let key = match n % 3 {
+            0 => ScopeKey::NewRequestAs { session: bearer.hash(), email: to },
+            1 => ScopeKey::NewRequestAs { session: unknown, email: to },
+            _ => ScopeKey::NewRequest { agency: other.id, email: to },
+        };
+        let store = db.store.clone();
+        tasks.spawn(async move { (n, scope(&store, key).await) });
+    }
+    let mut seen = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (n, s) = done.unwrap();
+        let expected = match n % 3 {
+            0 => (Some(session.clone()), Some(agency.clone())),
+            1 => (None, None),
+            _ => (None, Some(other.clone())),
+        };
+        assert_eq!((s.session, s.agency), expected, "request {n}");
+        seen += 1;
+    }
+    assert_eq!(seen, 12);
 });
