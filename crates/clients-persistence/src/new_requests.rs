@@ -21,6 +21,11 @@
 //! transient failure is retried as a batch, any other one makes each request of the
 //! batch try again alone, so that one request's conflict is answered to it only.
 //!
+//! A request names its agency, or the session token its caller presented ([`By`]):
+//! the batch then reads those sessions with one statement, takes each request's
+//! agency from its session, and leaves it to the decision to check the session
+//! (`ScopeKey::NewRequestAs`; the HTTP layer saves a round trip per request).
+//!
 //! PostgreSQL locks the batch's recipient addresses (advisory locks, in one order) and
 //! holds the agency and client rows `FOR SHARE`, as a single new request does.
 //!
