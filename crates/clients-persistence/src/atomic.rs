@@ -34,13 +34,9 @@ impl AtomicStore for Store {
         T: Send + 'static,
         E: Send + 'static,
     {
-        match key {
+        if let Some((by, email)) = By::of(&key) {
             // Written in batches (see `new_requests`).
-            ScopeKey::NewRequest { agency, email } => return self.new_request(By::Agency(agency), email, decide).await,
-            ScopeKey::NewRequestAs { session, email } => {
-                return self.new_request(By::Session(session), email, decide).await;
-            }
-            _ => {}
+            return self.new_request(by, email, decide).await;
         }
         let (key, decide) = (&key, &*decide);
         match self.retrying("atomically", || self.atomic_attempt(key, decide)).await {
@@ -73,12 +69,8 @@ impl Store {
 
     async fn load_scope(&self, tx: &DatabaseTransaction, key: &ScopeKey) -> Result<Scope, Failure> {
         match key {
-            ScopeKey::NewRequest { agency, email } => {
-                let mut scopes = self.new_request_scopes(tx, &[(By::Agency(*agency), email.clone())]).await?;
-                Ok(scopes.pop().unwrap_or_default())
-            }
-            ScopeKey::NewRequestAs { session, email } => {
-                let mut scopes = self.new_request_scopes(tx, &[(By::Session(*session), email.clone())]).await?;
+            ScopeKey::NewRequest { .. } | ScopeKey::NewRequestAs { .. } => {
+                let mut scopes = self.new_request_scopes(tx, &Vec::from_iter(By::of(key))).await?;
                 Ok(scopes.pop().unwrap_or_default())
             }
             ScopeKey::AgencyRequest { agency, request } => {

@@ -42,7 +42,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::PoisonError;
 
 use chrono::{DateTime, Utc};
-use clients_domain::ports::{AtomicError, Changes, Decide, Decision, Scope, StoreError};
+use clients_domain::ports::{AtomicError, Changes, Decide, Decision, Scope, ScopeKey, StoreError};
 use clients_domain::{AccountId, Email, TokenHash};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -115,14 +115,23 @@ const PG_SESSIONS: &str = "SELECT * FROM sessions WHERE token_hash = ANY($1::byt
 
 /// Who asks for a new request: an agency already authenticated, or the bearer of a
 /// session token, resolved inside the batch ([`ScopeKey::NewRequestAs`]).
-///
-/// [`ScopeKey::NewRequestAs`]: clients_domain::ports::ScopeKey::NewRequestAs
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum By {
     /// The agency with this id.
     Agency(AccountId),
     /// Whoever holds the session whose token hashes to this.
     Session(TokenHash),
+}
+
+impl By {
+    /// Who asks and to whom, for the keys of new requests (`None` for any other key).
+    pub(crate) fn of(key: &ScopeKey) -> Option<(By, Email)> {
+        match key {
+            ScopeKey::NewRequest { agency, email } => Some((By::Agency(*agency), email.clone())),
+            ScopeKey::NewRequestAs { session, email } => Some((By::Session(*session), email.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// One array parameter of `values` (PostgreSQL only).
@@ -378,7 +387,7 @@ impl Store {
         tx: &DatabaseTransaction,
         keys: &[(By, Email)],
     ) -> Result<Vec<Scope>, Failure> {
-        let postgres = self.backend() == DbBackend::Postgres;
+        let postgres = self.is_postgres();
         let emails: Vec<&str> = keys.iter().map(|(_, e)| e.as_str()).collect();
         // PostgreSQL binds each list once, as an array (see the module's documentation).
         let addresses = postgres.then(|| array(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>()));
@@ -388,16 +397,20 @@ impl Store {
             tx.query_all_raw(self.stmt(PG_LOCK_RECIPIENTS, [addresses.clone()])).await?;
         }
         let sessions = self.presented_sessions(tx, keys).await?;
-        // Each request's agency: its own, or the presented session's account.
-        let agency_of: Vec<Option<uuid::Uuid>> = keys
+        // Each request's agency (its own, or the presented session's account) and the
+        // session it presented.
+        let resolved: Vec<(Option<uuid::Uuid>, Option<clients_domain::Session>)> = keys
             .iter()
             .map(|(by, _)| match by {
-                By::Agency(a) => Some(a.as_uuid()),
-                By::Session(h) => sessions.get(h.as_bytes()).map(|s| s.account_id.as_uuid()),
+                By::Agency(a) => (Some(a.as_uuid()), None),
+                By::Session(h) => {
+                    let session = sessions.get(h.as_bytes()).cloned();
+                    (session.as_ref().map(|s| s.account_id.as_uuid()), session)
+                }
             })
             .collect();
         let agencies: Vec<uuid::Uuid> =
-            agency_of.iter().flatten().copied().collect::<HashSet<_>>().into_iter().collect();
+            resolved.iter().filter_map(|(a, _)| *a).collect::<HashSet<_>>().into_iter().collect();
         let arrays = addresses.map(|addresses| (array(agencies.clone()), addresses));
         let accounts = if let Some((ids, addresses)) = &arrays {
             account::Entity::find()
@@ -430,7 +443,7 @@ impl Store {
         let clients: Vec<uuid::Uuid> = emails.iter().filter_map(|e| by_email.get(e).map(|a| a.id)).collect();
         let mut members: HashMap<uuid::Uuid, Vec<clients_domain::Member>> = HashMap::new();
         if !clients.is_empty() {
-            let rows = if self.backend() == DbBackend::Postgres {
+            let rows = if postgres {
                 membership::Entity::find().from_raw_sql(self.stmt(PG_MEMBERS, [array(clients)])).all(tx).await?
             } else {
                 membership::Entity::find()
@@ -445,8 +458,8 @@ impl Store {
             }
         }
         keys.iter()
-            .zip(agency_of)
-            .map(|((by, email), agency)| {
+            .zip(resolved)
+            .map(|((_, email), (agency, session))| {
                 let client = by_email.get(email.as_str()).map(|a| account_from(a)).transpose()?;
                 let request = open
                     .iter()
@@ -454,10 +467,7 @@ impl Store {
                     .map(request_from)
                     .transpose()?;
                 Ok(Scope {
-                    session: match by {
-                        By::Session(h) => sessions.get(h.as_bytes()).cloned(),
-                        By::Agency(_) => None,
-                    },
+                    session,
                     agency: agency.and_then(|a| by_id.get(&a)).map(|a| account_from(a)).transpose()?,
                     members: client.as_ref().and_then(|c| members.remove(&c.id.as_uuid())).unwrap_or_default(),
                     client,
@@ -488,7 +498,7 @@ impl Store {
         if hashes.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows = if self.backend() == DbBackend::Postgres {
+        let rows = if self.is_postgres() {
             session::Entity::find().from_raw_sql(self.stmt(PG_SESSIONS, [array(hashes)])).all(tx).await?
         } else {
             session::Entity::find().filter(session::Column::TokenHash.is_in(hashes)).all(tx).await?
