@@ -14,7 +14,7 @@ use clients_domain::{AccountId, Member, OutgoingEmail};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, DatabaseTransaction, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, Set,
+    QuerySelect as _, QueryTrait as _, Set,
 };
 use uuid::Uuid;
 
@@ -25,7 +25,7 @@ use crate::mapping::{
     account_from, audit_row, member_from, member_row, outbox_row, request_from, request_row, session_row, ts,
 };
 use crate::new_requests::By;
-use crate::tx::TxError;
+use crate::tx::{Script, TxError};
 
 #[async_trait]
 impl AtomicStore for Store {
@@ -207,7 +207,8 @@ impl Store {
 
     /// Writes decisions' changes, in an order that satisfies the foreign keys: the new
     /// requests of all of them (one statement), then each one's other row changes in
-    /// turn, then all audit entries and all emails (one statement each).
+    /// turn, then all audit entries and all emails (one statement each). On SQLite the
+    /// inserts go as one script ([`Script`]; two when other rows change between them).
     ///
     /// When this process delivers its own new emails (see `handoff`), they are written
     /// claimed, and returned with the end of their lease: the caller hands them to the
@@ -217,14 +218,22 @@ impl Store {
         tx: &DatabaseTransaction,
         all: &[Changes],
     ) -> Result<Vec<(OutgoingEmail, DateTime<Utc>)>, Failure> {
+        let backend = self.backend();
+        let mut script = Script::new(backend);
         let requests: Vec<_> = all.iter().filter_map(|c| c.insert_request.as_ref()).map(request_row).collect();
-        access_request::Entity::insert_many(requests).exec_without_returning(tx).await?;
-        for c in all {
-            self.apply_row_changes(tx, c).await?;
+        if !requests.is_empty() {
+            script.add(tx, access_request::Entity::insert_many(requests).build(backend)).await?;
         }
-        audit_event::Entity::insert_many(all.iter().flat_map(|c| &c.audit).map(audit_row))
-            .exec_without_returning(tx)
-            .await?;
+        if all.iter().any(changes_other_rows) {
+            script.run(tx).await?;
+            for c in all {
+                self.apply_row_changes(tx, c).await?;
+            }
+        }
+        let audit: Vec<_> = all.iter().flat_map(|c| &c.audit).map(audit_row).collect();
+        if !audit.is_empty() {
+            script.add(tx, audit_event::Entity::insert_many(audit).build(backend)).await?;
+        }
         let key = &self.inner.outbox_key;
         let lease = self.handoff_lease();
         let mut handed = vec![];
@@ -240,7 +249,10 @@ impl Store {
             }
             rows.push(row);
         }
-        outbox_message::Entity::insert_many(rows).exec_without_returning(tx).await?;
+        if !rows.is_empty() {
+            script.add(tx, outbox_message::Entity::insert_many(rows).build(backend)).await?;
+        }
+        script.run(tx).await?;
         Ok(handed)
     }
 
@@ -281,4 +293,29 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Whether `c` changes rows other than by inserting a request, audit entries or emails
+/// (what [`Store::apply_row_changes`] writes). Every field is named, so that a new
+/// kind of change cannot be missed here.
+fn changes_other_rows(c: &Changes) -> bool {
+    let Changes {
+        insert_request: _,
+        update_request,
+        insert_member,
+        update_member,
+        delete_member,
+        set_plan,
+        verify_email,
+        insert_session,
+        audit: _,
+        emails: _,
+    } = c;
+    update_request.is_some()
+        || insert_member.is_some()
+        || update_member.is_some()
+        || delete_member.is_some()
+        || set_plan.is_some()
+        || verify_email.is_some()
+        || insert_session.is_some()
 }

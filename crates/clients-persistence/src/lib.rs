@@ -143,8 +143,8 @@ impl Store {
     /// `postgres://…`.
     ///
     /// SQLite gets server defaults: WAL (readers never block the writer), foreign keys
-    /// on, `synchronous = NORMAL` (durable at checkpoints, safe under WAL), a busy
-    /// timeout, and a small pool. In-memory SQLite gets one connection, since every
+    /// on, `synchronous = NORMAL` (durable at checkpoints, safe under WAL), temporary
+    /// storage in memory, a busy timeout, and a small pool. In-memory SQLite gets one connection, since every
     /// connection would otherwise see its own empty database.
     ///
     /// # Errors
@@ -176,6 +176,11 @@ impl Store {
                         .foreign_keys(true)
                         .synchronous(SqliteSynchronous::Normal)
                         .busy_timeout(busy)
+                        // Statement journals (a multi-row insert's undo copies of the
+                        // pages it changes) in memory: left to files, every statement
+                        // past 64 KiB of them spilled to a temporary file with a write
+                        // per page (`docs/performance.md`, round 15).
+                        .pragma("temp_store", "memory")
                         // A safety net only: the checkpointer below keeps the log short
                         // (see `checkpoint`).
                         .pragma("wal_autocheckpoint", checkpoint::SAFETY_NET_PAGES.to_string())

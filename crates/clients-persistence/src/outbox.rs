@@ -92,12 +92,15 @@ impl Store {
             Final::Sent => Delivery::Sent,
             Final::Failed => Delivery::Failed,
         };
-        let finish = |returning: &str| {
+        // Its parameters from `$first` on.
+        let finish = |first: usize, returning: &str| {
             format!(
-                "UPDATE email_outbox SET state = $1, sent_at = $2, last_error = COALESCE($3, last_error), \
+                "UPDATE email_outbox SET state = ${first}, sent_at = ${}, last_error = COALESCE(${}, last_error), \
                  claimed_until = NULL, payload = {} WHERE id IN ({}) AND state = 'pending'{returning}",
+                first + 1,
+                first + 2,
                 self.erased_payload(),
-                marks(4, ids.len())
+                marks(first + 3, ids.len())
             )
         };
         let mut values: Vec<Value> = vec![state.into(), sent_at.into(), error.map(clip).into()];
@@ -107,7 +110,9 @@ impl Store {
             // to the writer's, a wake-up each. The requests are moved first, from the
             // messages still pending; the single writer keeps both statements in step.
             // The row takes its new list version in this same write; left to the stamp
-            // trigger (migration 10), each row would be written a second time.
+            // trigger (migration 10), each row would be written a second time. Both
+            // statements go as one text: one hand-off to the connection's thread (see
+            // `tx::Script`; numbered parameters index the values of the whole text).
             let sql = format!(
                 "UPDATE access_requests SET delivery = $1, updated_at = $2, \
                  list_version = (SELECT max(v.list_version) FROM access_requests v \
@@ -118,13 +123,14 @@ impl Store {
             );
             let mut moved: Vec<Value> = vec![delivery.as_str().into(), ts(at).into()];
             moved.extend(ids.iter().map(|id| Value::from(id.as_uuid())));
-            tx.execute_raw(self.stmt(sql, moved)).await?;
-            tx.execute_raw(self.stmt(finish(""), values)).await?;
+            let both = format!("{sql};\n{}", finish(moved.len() + 1, ""));
+            moved.append(&mut values);
+            tx.execute_raw(self.stmt(both, moved)).await?;
             tx.commit().await?;
             return Ok(());
         }
         let mut done: Vec<Value> = vec![];
-        for row in tx.query_all_raw(self.stmt(finish(" RETURNING id, request_id"), values)).await? {
+        for row in tx.query_all_raw(self.stmt(finish(1, " RETURNING id, request_id"), values)).await? {
             if let Some(request) = row.try_get::<Option<Uuid>>("", "request_id")? {
                 let id: Uuid = row.try_get("", "id")?;
                 done.extend([request.into(), id.into()]);

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use rand::Rng as _;
 use sea_orm::{
-    DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait as _,
-    Value,
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait as _, Value,
 };
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -140,6 +140,55 @@ impl Store {
     /// A statement with `$1…$n` parameters (both sqlx drivers accept that form).
     pub(crate) fn stmt(&self, sql: impl Into<String>, values: impl IntoIterator<Item = Value>) -> Statement {
         Statement::from_sql_and_values(self.backend(), sql, values)
+    }
+}
+
+/// Statements of one transaction sent together. On SQLite every statement is a hand-off
+/// to the connection's own thread and an answer back, and under load the writer's
+/// chain of them, not the statements' work, sets the pace of every write: a script
+/// joins statements into one text, one hand-off, whose `?` parameters sqlx binds in
+/// order across them. PostgreSQL's extended protocol takes one statement at a time:
+/// there each statement runs as it is added.
+#[derive(Debug)]
+pub(crate) struct Script {
+    /// The text and values so far; `None` on PostgreSQL.
+    joined: Option<(String, Vec<Value>)>,
+}
+
+impl Script {
+    pub(crate) fn new(backend: DbBackend) -> Self {
+        Self { joined: (backend == DbBackend::Sqlite).then(|| (String::new(), vec![])) }
+    }
+
+    /// Adds `stmt` (built for the store's backend; on SQLite with `?` parameters only):
+    /// on SQLite to the text that [`Script::run`] sends; on PostgreSQL it runs now.
+    pub(crate) async fn add<C: ConnectionTrait>(&mut self, db: &C, stmt: Statement) -> Result<(), DbErr> {
+        let Some((sql, values)) = &mut self.joined else {
+            db.execute_raw(stmt).await?;
+            return Ok(());
+        };
+        debug_assert!(
+            !stmt.sql.as_bytes().windows(2).any(|w| w[0] == b'$' && w[1].is_ascii_digit()),
+            "numbered parameters in a script: {}",
+            stmt.sql
+        );
+        if !sql.is_empty() {
+            sql.push_str(";\n");
+        }
+        sql.push_str(&stmt.sql);
+        values.extend(stmt.values.map(|v| v.0).unwrap_or_default());
+        Ok(())
+    }
+
+    /// Runs what was added since the last run, as one call.
+    pub(crate) async fn run<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
+        if let Some((sql, values)) = &mut self.joined
+            && !sql.is_empty()
+        {
+            let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, std::mem::take(sql), std::mem::take(values));
+            db.execute_raw(stmt).await?;
+        }
+        Ok(())
     }
 }
 
