@@ -61,7 +61,7 @@ impl Store {
                 return Err(TxError::Refused(refusal));
             }
         };
-        let handed = self.apply_all(&tx, std::slice::from_ref(&decision.changes)).await?;
+        let handed = self.apply_all(&*tx, std::slice::from_ref(&decision.changes)).await?;
         tx.commit().await?;
         self.hand_off(handed);
         Ok(decision.outcome)
@@ -213,11 +213,23 @@ impl Store {
     /// When this process delivers its own new emails (see `handoff`), they are written
     /// claimed, and returned with the end of their lease: the caller hands them to the
     /// delivery worker once the transaction has committed ([`Store::hand_off`]).
-    pub(crate) async fn apply_all(
+    pub(crate) async fn apply_all<C: ConnectionTrait>(
         &self,
-        tx: &DatabaseTransaction,
+        tx: &C,
         all: &[Changes],
     ) -> Result<Vec<(OutgoingEmail, DateTime<Utc>)>, Failure> {
+        let (mut script, handed) = self.apply_all_but_last(tx, all).await?;
+        script.run(tx).await?;
+        Ok(handed)
+    }
+
+    /// [`Store::apply_all`], but its last script is returned, not run: the caller sends
+    /// it with its `COMMIT` (see `held`).
+    pub(crate) async fn apply_all_but_last<C: ConnectionTrait>(
+        &self,
+        tx: &C,
+        all: &[Changes],
+    ) -> Result<(Script, Vec<(OutgoingEmail, DateTime<Utc>)>), Failure> {
         let backend = self.backend();
         let mut script = Script::new(backend);
         let requests: Vec<_> = all.iter().filter_map(|c| c.insert_request.as_ref()).map(request_row).collect();
@@ -252,12 +264,11 @@ impl Store {
         if !rows.is_empty() {
             script.add(tx, outbox_message::Entity::insert_many(rows).build(backend)).await?;
         }
-        script.run(tx).await?;
-        Ok(handed)
+        Ok((script, handed))
     }
 
     /// A decision's changes other than new requests, audit entries and emails.
-    async fn apply_row_changes(&self, tx: &DatabaseTransaction, c: &Changes) -> Result<(), Failure> {
+    async fn apply_row_changes<C: ConnectionTrait>(&self, tx: &C, c: &Changes) -> Result<(), Failure> {
         if let Some(r) = &c.update_request {
             access_request::Entity::update(request_row(r)).exec_without_returning(tx).await?;
         }

@@ -36,6 +36,7 @@ mod cursor;
 mod entities;
 mod errors;
 mod handoff;
+mod held;
 mod idempotency;
 mod mapping;
 mod new_requests;
@@ -51,6 +52,7 @@ mod websites;
 mod writer_thread;
 
 use std::future::Future;
+use std::str::FromStr as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -58,7 +60,8 @@ use std::time::Duration;
 use clients_domain::PlanCatalogue;
 use clients_domain::ports::StoreError;
 use migration::{Migrator, MigratorTrait as _};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::ConnectOptions as _;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 pub use idempotency::{IdempotencyRecord, IdempotencyStart};
@@ -121,6 +124,8 @@ struct Inner {
     /// SQLite on a file: where batches of writes and outbox rounds run (see
     /// `writer_thread`).
     writer_thread: Option<writer_thread::WriterThread>,
+    /// SQLite on a file: the new-request batches' own connection (see `held`).
+    held: Option<held::HeldWriter>,
     backend: DbBackend,
     plans: PlanCatalogue,
     outbox_key: OutboxKey,
@@ -170,21 +175,7 @@ impl Store {
             DbBackend::Sqlite => {
                 let pool = if in_memory { 1 } else { options.max_connections.unwrap_or(8) };
                 let busy = options.sqlite_busy_timeout;
-                opts.max_connections(pool).map_sqlx_sqlite_opts(move |o| {
-                    o.create_if_missing(true)
-                        .journal_mode(SqliteJournalMode::Wal)
-                        .foreign_keys(true)
-                        .synchronous(SqliteSynchronous::Normal)
-                        .busy_timeout(busy)
-                        // Statement journals (a multi-row insert's undo copies of the
-                        // pages it changes) in memory: left to files, every statement
-                        // past 64 KiB of them spilled to a temporary file with a write
-                        // per page (`docs/performance.md`, round 15).
-                        .pragma("temp_store", "memory")
-                        // A safety net only: the checkpointer below keeps the log short
-                        // (see `checkpoint`).
-                        .pragma("wal_autocheckpoint", checkpoint::SAFETY_NET_PAGES.to_string())
-                });
+                opts.max_connections(pool).map_sqlx_sqlite_opts(move |o| sqlite_settings(o, busy));
             }
             _ => {
                 opts.max_connections(options.max_connections.unwrap_or(16));
@@ -216,6 +207,13 @@ impl Store {
             }
             None => None,
         };
+        let held = match &write_db {
+            Some(_) => {
+                let o = SqliteConnectOptions::from_str(url).map_err(|e| StoreError::Internal(e.to_string()))?;
+                Some(held::HeldWriter::new(sqlite_settings(o, options.sqlite_busy_timeout).disable_statement_logging()))
+            }
+            None => None,
+        };
         let writer_thread = match &write_db {
             Some(_) => Some(writer_thread::WriterThread::start().map_err(|e| StoreError::Internal(e.to_string()))?),
             None => None,
@@ -225,6 +223,7 @@ impl Store {
                 db,
                 write_db,
                 writer_thread,
+                held,
                 backend,
                 plans: options.plans,
                 outbox_key: options.outbox_key,
@@ -333,4 +332,19 @@ impl Store {
     fn backend(&self) -> DbBackend {
         self.inner.backend
     }
+}
+
+/// What every SQLite connection of a store runs with (see [`Store::connect`]).
+fn sqlite_settings(o: SqliteConnectOptions, busy: Duration) -> SqliteConnectOptions {
+    o.create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(busy)
+        // Statement journals (a multi-row insert's undo copies of the pages it changes)
+        // in memory: left to files, every statement past 64 KiB of them spilled to a
+        // temporary file with a write per page (`docs/performance.md`, round 15).
+        .pragma("temp_store", "memory")
+        // A safety net only: the checkpointer keeps the log short (see `checkpoint`).
+        .pragma("wal_autocheckpoint", checkpoint::SAFETY_NET_PAGES.to_string())
 }

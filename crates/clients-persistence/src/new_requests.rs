@@ -49,17 +49,14 @@ use std::sync::PoisonError;
 use chrono::{DateTime, Utc};
 use clients_domain::ports::{AtomicError, Changes, Decide, Decision, Scope, ScopeKey, StoreError};
 use clients_domain::{AccountId, Email, TokenHash};
-use sea_orm::{
-    ConnectionTrait as _, DatabaseTransaction, DbBackend, EntityTrait as _, FromQueryResult as _, QueryResult,
-    Statement, Value,
-};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait as _, FromQueryResult as _, QueryResult, Statement, Value};
 use tokio::sync::oneshot;
 
 use crate::Store;
 use crate::entities::{access_request, account, membership, session};
 use crate::errors::Failure;
 use crate::mapping::{account_from, member_from, request_from, session_from};
-use crate::tx::TxError;
+use crate::tx::{Script, TxError};
 
 /// Most new requests one batch writes.
 const MAX_BATCH: usize = 64;
@@ -345,43 +342,73 @@ impl Store {
     }
 
     /// One try of a batch: lock, read every scope, decide each request in order, write
-    /// what they decided, commit.
+    /// what they decided, commit. On an SQLite file, on the writer's held connection
+    /// (see `held`).
     async fn new_requests_attempt(&self, batch: &[Box<dyn Waiting>]) -> Result<(), TxError<()>> {
         let t0 = std::time::Instant::now();
-        let tx = self.begin_write().await?;
-        let t1 = t0.elapsed();
-        let keys: Vec<(By, Email)> = batch.iter().map(|w| (w.by(), w.email().clone())).collect();
-        let mut scopes = self.new_request_scopes(&tx, &keys).await?;
-        let t2 = t0.elapsed();
-        let mut changes = Vec::with_capacity(batch.len());
-        for (w, scope) in batch.iter().zip(scopes.drain(..)) {
-            changes.extend(w.decide(&scope));
-        }
-        let t3 = t0.elapsed();
-        let handed = self.apply_all(&tx, &changes).await?;
-        let t4 = t0.elapsed();
-        tx.commit().await?;
-        let t5 = t0.elapsed();
+        let (handed, timings) = if let Some(held) = &self.inner.held {
+            let _turn = self.write_turn().await?;
+            let tx = held.begin().await?;
+            let (script, handed, mut timings) = self.batch_writes(&tx, batch, t0).await?;
+            // The inserts go with the COMMIT: `written` is where they leave.
+            tx.commit_after(script.into_statement()).await?;
+            timings.push(t0.elapsed());
+            (handed, timings)
+        } else {
+            let tx = self.begin_write().await?;
+            let (mut script, handed, mut timings) = self.batch_writes(&*tx, batch, t0).await?;
+            script.run(&*tx).await?;
+            timings.push(t0.elapsed());
+            tx.commit().await?;
+            timings.push(t0.elapsed());
+            (handed, timings)
+        };
         self.hand_off(handed);
         // Cumulative microseconds at the end of each step: where the write lock's time
-        // goes (RUST_LOG=clients_persistence::batches=debug).
+        // goes (RUST_LOG=clients_persistence::batches=debug). On the held connection
+        // `BEGIN` goes with the reads.
+        let us = |k: usize| timings.get(k).map_or(0, std::time::Duration::as_micros);
         tracing::debug!(
             target: "clients_persistence::batches",
             size = batch.len(),
-            begun_us = t1.as_micros(),
-            read_us = t2.as_micros(),
-            decided_us = t3.as_micros(),
-            written_us = t4.as_micros(),
-            committed_us = t5.as_micros(),
+            begun_us = us(0),
+            read_us = us(1),
+            decided_us = us(2),
+            written_us = us(3),
+            committed_us = us(4),
             "new-request batch"
         );
         Ok(())
     }
 
-    /// The scope of each new request of a batch (no two to one address), in order.
-    pub(crate) async fn new_request_scopes(
+    /// A batch's work inside its transaction `tx`: read every scope, decide each
+    /// request in order, write what they decided but the last script (the caller runs
+    /// it, with the COMMIT where it can). That script, the emails to hand off once the
+    /// batch commits, and the time since `t0` at the start and the end of each step.
+    async fn batch_writes<C: ConnectionTrait>(
         &self,
-        tx: &DatabaseTransaction,
+        tx: &C,
+        batch: &[Box<dyn Waiting>],
+        t0: std::time::Instant,
+    ) -> Result<BatchWrites, TxError<()>> {
+        let mut timings = vec![t0.elapsed()];
+        let keys: Vec<(By, Email)> = batch.iter().map(|w| (w.by(), w.email().clone())).collect();
+        let mut scopes = self.new_request_scopes(tx, &keys).await?;
+        timings.push(t0.elapsed());
+        let mut changes = Vec::with_capacity(batch.len());
+        for (w, scope) in batch.iter().zip(scopes.drain(..)) {
+            changes.extend(w.decide(&scope));
+        }
+        timings.push(t0.elapsed());
+        let (script, handed) = self.apply_all_but_last(tx, &changes).await?;
+        timings.push(t0.elapsed());
+        Ok((script, handed, timings))
+    }
+
+    /// The scope of each new request of a batch (no two to one address), in order.
+    pub(crate) async fn new_request_scopes<C: ConnectionTrait>(
+        &self,
+        tx: &C,
         keys: &[(By, Email)],
     ) -> Result<Vec<Scope>, Failure> {
         let rows =
@@ -416,7 +443,7 @@ impl Store {
 
     /// PostgreSQL: the rows of a batch's scopes, the recipients locked first; one
     /// statement per kind, each list bound as one array (see the module).
-    async fn pg_scope_rows(&self, tx: &DatabaseTransaction, keys: &[(By, Email)]) -> Result<ScopeRows, Failure> {
+    async fn pg_scope_rows<C: ConnectionTrait>(&self, tx: &C, keys: &[(By, Email)]) -> Result<ScopeRows, Failure> {
         let addresses = array(keys.iter().map(|(_, e)| e.as_str().to_owned()).collect::<Vec<_>>());
         // The recipients' locks, first ([`PG_LOCK_RECIPIENTS`]). Volatile functions in
         // the select list are evaluated after ORDER BY.
@@ -451,6 +478,10 @@ impl Store {
         Ok(ScopeRows { sessions, accounts, open, recent, members })
     }
 }
+
+/// What [`Store::batch_writes`] leaves to its caller: the last script, the emails to
+/// hand off, the timings.
+type BatchWrites = (Script, Vec<(clients_domain::OutgoingEmail, DateTime<Utc>)>, Vec<std::time::Duration>);
 
 /// The rows a batch's scopes are made of.
 struct ScopeRows {
@@ -582,7 +613,7 @@ fn sqlite_scope_reads(keys: &[(By, Email)]) -> Vec<(String, Vec<Value>)> {
 
 /// SQLite: the rows of a batch's scopes, read by one script (no locks: the batch holds
 /// the database's write lock).
-async fn sqlite_scope_rows(tx: &DatabaseTransaction, keys: &[(By, Email)]) -> Result<ScopeRows, Failure> {
+async fn sqlite_scope_rows<C: ConnectionTrait>(tx: &C, keys: &[(By, Email)]) -> Result<ScopeRows, Failure> {
     let (sql, values): (Vec<String>, Vec<Vec<Value>>) = sqlite_scope_reads(keys).into_iter().unzip();
     let script = Statement::from_sql_and_values(DbBackend::Sqlite, sql.join(";\n"), values.concat());
     let mut sessions = Vec::new();

@@ -83,7 +83,6 @@ impl Store {
         at: DateTime<Utc>,
         error: Option<&str>,
     ) -> Result<(), TxError<()>> {
-        let tx = self.begin_write().await?;
         let (state, sent_at): (&str, Option<DateTime<Utc>>) = match outcome {
             Final::Sent => ("sent", Some(ts(at))),
             Final::Failed => ("failed", None),
@@ -125,10 +124,9 @@ impl Store {
             moved.extend(ids.iter().map(|id| Value::from(id.as_uuid())));
             let both = format!("{sql};\n{}", finish(moved.len() + 1, ""));
             moved.append(&mut values);
-            tx.execute_raw(self.stmt(both, moved)).await?;
-            tx.commit().await?;
-            return Ok(());
+            return Ok(self.in_write_transaction(self.stmt(both, moved)).await?);
         }
+        let tx = self.begin_write().await?;
         let mut done: Vec<Value> = vec![];
         for row in tx.query_all_raw(self.stmt(finish(1, " RETURNING id, request_id"), values)).await? {
             if let Some(request) = row.try_get::<Option<Uuid>>("", "request_id")? {

@@ -102,6 +102,19 @@ impl Store {
         Ok(WriteTx { tx: self.write_db().begin_with_options(options).await?, _turn: turn })
     }
 
+    /// Runs `stmt` (one text, of one or more statements) in a write transaction of its
+    /// own: on an SQLite file on the writer's held connection, whose page cache the
+    /// batches of new requests then share (see `held`).
+    pub(crate) async fn in_write_transaction(&self, stmt: Statement) -> Result<(), DbErr> {
+        if let Some(held) = &self.inner.held {
+            let _turn = self.write_turn().await?;
+            return held.begin().await?.commit_after(Some(stmt)).await;
+        }
+        let tx = self.begin_write().await?;
+        tx.execute_raw(stmt).await?;
+        tx.commit().await
+    }
+
     /// On SQLite, waits for the process's writer turn (FIFO) for a write that is one
     /// statement or a transaction; as long as a pooled connection may be waited for,
     /// then unavailable. None on PostgreSQL.
@@ -178,6 +191,13 @@ impl Script {
         sql.push_str(&stmt.sql);
         values.extend(stmt.values.map(|v| v.0).unwrap_or_default());
         Ok(())
+    }
+
+    /// What was added since the last run, as one statement, not run (SQLite; `None`
+    /// when nothing was, and always on PostgreSQL, where each ran as it was added).
+    pub(crate) fn into_statement(self) -> Option<Statement> {
+        let (sql, values) = self.joined?;
+        (!sql.is_empty()).then(|| Statement::from_sql_and_values(DbBackend::Sqlite, sql, values))
     }
 
     /// Runs what was added since the last run, as one call.
