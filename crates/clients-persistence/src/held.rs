@@ -1,4 +1,5 @@
-//! SQLite: a connection of the new-request batches' own, held between batches.
+//! SQLite: a connection the writer holds, for the batches of new requests and the
+//! delivery outcomes.
 //!
 //! Under a stream of new requests SQLite's single writer sets the pace, and what bounds
 //! it is its chain of hand-offs to the connection's thread, not the statements' work
@@ -6,8 +7,10 @@
 //! beyond its statements: the pool pings every connection it takes back (sqlx does so
 //! unconditionally) before the next transaction can acquire it, and `BEGIN` and `COMMIT`
 //! are statements of their own. On a connection held by the writer nothing is taken
-//! back, and `BEGIN IMMEDIATE` goes with the transaction's first statement, in one text
-//! (the same multi-statement texts as [`crate::tx::Script`]).
+//! back, `BEGIN IMMEDIATE` goes with the transaction's first statement and `COMMIT`
+//! with its last, in one text each (the multi-statement texts of [`crate::tx::Script`]).
+//! The delivery outcomes run on it too, so that both keep one warm page cache: a
+//! connection that finds the database changed by another rereads what it had cached.
 //!
 //! A transaction that does not commit (an error, a panic) gives its connection up: the
 //! connection closes, which rolls back whatever it held, and the next batch opens a new

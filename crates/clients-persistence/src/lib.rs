@@ -124,7 +124,8 @@ struct Inner {
     /// SQLite on a file: where batches of writes and outbox rounds run (see
     /// `writer_thread`).
     writer_thread: Option<writer_thread::WriterThread>,
-    /// SQLite on a file: the new-request batches' own connection (see `held`).
+    /// SQLite on a file: the connection the writer holds for the batches of new
+    /// requests and the delivery outcomes (see `held`).
     held: Option<held::HeldWriter>,
     backend: DbBackend,
     plans: PlanCatalogue,
