@@ -150,8 +150,8 @@ impl Store {
     ///
     /// SQLite gets server defaults: WAL (readers never block the writer), foreign keys
     /// on, `synchronous = NORMAL` (durable at checkpoints, safe under WAL), temporary
-    /// storage in memory, a busy timeout, and a small pool. In-memory SQLite gets one connection, since every
-    /// connection would otherwise see its own empty database.
+    /// storage in memory, a busy timeout, and a small pool. In-memory SQLite gets one
+    /// connection, since every connection would otherwise see its own empty database.
     ///
     /// # Errors
     /// [`StoreError::Internal`] for an unsupported URL, [`StoreError::Unavailable`]

@@ -111,11 +111,6 @@ const PG_OPEN_REQUESTS: &str = concat!(
     open_states_sql!()
 );
 const PG_MEMBERS: &str = "SELECT * FROM memberships WHERE client_id = ANY($1::uuid[]) ORDER BY since, id";
-/// The recipients' requests, numbered newest first per address (the caller keeps the
-/// first [`RECIPIENT_RECENT_LIMIT`]).
-const PG_RECENT: &str = "SELECT email, created_at FROM (SELECT email, created_at, \
-    row_number() OVER (PARTITION BY email ORDER BY created_at DESC) AS n \
-    FROM access_requests WHERE email = ANY($1::text[])) AS r";
 /// The sessions presented by the batch's [`By::Session`] requests.
 const PG_SESSIONS: &str = "SELECT * FROM sessions WHERE token_hash = ANY($1::bytea[])";
 
@@ -358,15 +353,15 @@ impl Store {
             let tx = self.begin_write().await?;
             let (mut script, handed, mut timings) = self.batch_writes(&*tx, batch, t0).await?;
             script.run(&*tx).await?;
-            timings.push(t0.elapsed());
             tx.commit().await?;
             timings.push(t0.elapsed());
             (handed, timings)
         };
         self.hand_off(handed);
         // Cumulative microseconds at the end of each step: where the write lock's time
-        // goes (RUST_LOG=clients_persistence::batches=debug). On the held connection
-        // `BEGIN` goes with the reads.
+        // goes (RUST_LOG=clients_persistence::batches=debug). `written` is where the
+        // rows are built (and on PostgreSQL inserted); on SQLite the inserts go with the
+        // COMMIT, and on the held connection `BEGIN` goes with the reads.
         let us = |k: usize| timings.get(k).map_or(0, std::time::Duration::as_micros);
         tracing::debug!(
             target: "clients_persistence::batches",
@@ -456,7 +451,7 @@ impl Store {
             sessions_by_hash(&rows)?
         };
         let agencies: Vec<uuid::Uuid> =
-            resolve(keys, &sessions).iter().filter_map(|(a, _)| *a).collect::<HashSet<_>>().into_iter().collect();
+            keys.iter().filter_map(|(by, _)| agency_of(*by, &sessions)).collect::<HashSet<_>>().into_iter().collect();
         let ids = array(agencies);
         let accounts = account::Entity::find()
             .from_raw_sql(self.stmt(PG_SCOPE_ACCOUNTS, [ids.clone(), addresses.clone()]))
@@ -466,7 +461,7 @@ impl Store {
             .from_raw_sql(self.stmt(PG_OPEN_REQUESTS, [ids, addresses.clone()]))
             .all(tx)
             .await?;
-        let sql = format!("{PG_RECENT} WHERE n <= {RECIPIENT_RECENT_LIMIT}");
+        let sql = recent_requests("email, created_at", "= ANY($1::text[])");
         let recent = recent_by_email(tx.query_all_raw(self.stmt(sql, [addresses])).await?)?;
         let clients: Vec<uuid::Uuid> =
             accounts.iter().filter(|a| keys.iter().any(|(_, e)| e.as_str() == a.email)).map(|a| a.id).collect();
@@ -522,14 +517,33 @@ fn resolve(
     sessions: &HashMap<[u8; 32], clients_domain::Session>,
 ) -> Vec<(Option<uuid::Uuid>, Option<clients_domain::Session>)> {
     keys.iter()
-        .map(|(by, _)| match by {
-            By::Agency(a) => (Some(a.as_uuid()), None),
-            By::Session(h) => {
-                let session = sessions.get(h.as_bytes()).cloned();
-                (session.as_ref().map(|s| s.account_id.as_uuid()), session)
-            }
+        .map(|(by, _)| {
+            let session = match by {
+                By::Agency(_) => None,
+                By::Session(h) => sessions.get(h.as_bytes()).cloned(),
+            };
+            (agency_of(*by, sessions), session)
         })
         .collect()
+}
+
+/// The agency a request is asked for by: its own, or the presented session's account.
+fn agency_of(by: By, sessions: &HashMap<[u8; 32], clients_domain::Session>) -> Option<uuid::Uuid> {
+    match by {
+        By::Agency(a) => Some(a.as_uuid()),
+        By::Session(h) => sessions.get(h.as_bytes()).map(|s| s.account_id.as_uuid()),
+    }
+}
+
+/// The creation times of the newest requests (from every agency) of each address that
+/// `filter` lets through (`email {filter}`), as many as a single new request reads,
+/// selecting `columns`.
+fn recent_requests(columns: &str, filter: &str) -> String {
+    format!(
+        "SELECT {columns} FROM (SELECT email, created_at, \
+         row_number() OVER (PARTITION BY email ORDER BY created_at DESC) AS n \
+         FROM access_requests WHERE email {filter}) AS r WHERE n <= {RECIPIENT_RECENT_LIMIT}"
+    )
 }
 
 fn recent_by_email(rows: Vec<QueryResult>) -> Result<HashMap<String, Vec<DateTime<Utc>>>, Failure> {
@@ -593,14 +607,7 @@ fn sqlite_scope_reads(keys: &[(By, Email)]) -> Vec<(String, Vec<Value>)> {
         ),
         with_emails(agency_values),
     ));
-    reads.push((
-        format!(
-            "SELECT 'r' AS k, email, created_at FROM (SELECT email, created_at, \
-             row_number() OVER (PARTITION BY email ORDER BY created_at DESC) AS n \
-             FROM access_requests WHERE email IN ({to})) AS r WHERE n <= {RECIPIENT_RECENT_LIMIT}"
-        ),
-        with_emails(vec![]),
-    ));
+    reads.push((recent_requests("'r' AS k, email, created_at", &format!("IN ({to})")), with_emails(vec![])));
     reads.push((
         format!(
             "SELECT 'm' AS k, * FROM memberships WHERE client_id IN (SELECT id FROM accounts WHERE email IN ({to})) \
