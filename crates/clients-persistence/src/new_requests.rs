@@ -4,9 +4,10 @@
 //! inviting its clients). Each one alone is a whole transaction: the recipient's lock,
 //! five reads, three single-row inserts and a commit; on SQLite every insert into
 //! `access_requests` also flushes the FTS5 search index, whose cost is per statement,
-//! not per row. So a new request joins a queue; while fewer than the backend's
-//! writers (one on SQLite, [`POSTGRES_WRITERS`] on PostgreSQL) are busy, it starts
-//! one: a task that takes the queue's oldest requests (up to [`MAX_BATCH`]), reads
+//! not per row. So a new request joins a queue; when no writer is busy it starts one,
+//! and so it does when fewer than the backend's writers (one on SQLite,
+//! [`POSTGRES_WRITERS`] on PostgreSQL) are busy and enough requests wait to share
+//! ([`SHARED_BATCH_MIN`]): a task that takes the queue's oldest requests (up to [`MAX_BATCH`]), reads
 //! all their scopes with one statement per kind, runs each request's decision in
 //! order, writes every decided row with one multi-row insert per table, and commits;
 //! then the next batch, until the queue holds nothing it may take.
@@ -66,6 +67,15 @@ const MAX_BATCH: usize = 64;
 /// stream of new requests (`vmstat` during `cargo xtask bench --only new_request`).
 /// SQLite has one writer at a time: one batch.
 const POSTGRES_WRITERS: usize = 4;
+
+/// How many requests must be waiting for a writer to start beside one already
+/// running, or to go on beside another one: fewer are left to the writer(s) at work,
+/// which take them with their next batch. A batch costs its ten round trips whatever
+/// its size; when every request that found a writer free started one, half the batches
+/// held a single request, and a new request cost a third more than with this rule
+/// (round 16, docs/performance.md). With no writer running, one starts at once, so a
+/// lone request waits for nothing.
+const SHARED_BATCH_MIN: usize = 16;
 
 /// How many of the recipient's newest requests a new request's scope carries. The
 /// domain counts those inside its own 24-hour window; the newest 1,000 hold every
@@ -151,6 +161,36 @@ pub(crate) struct NewRequestQueue {
     writers: usize,
     /// The recipient addresses of the batches being written.
     in_flight: HashSet<Email>,
+}
+
+impl NewRequestQueue {
+    /// Queues `job`; whether the caller is to start a writer for it (counted already):
+    /// when none runs, or fewer than `most` do and [`SHARED_BATCH_MIN`] requests wait.
+    fn join(&mut self, job: Box<dyn Waiting>, most: usize) -> bool {
+        self.waiting.push_back(job);
+        let start = self.writers == 0 || (self.writers < most && self.waiting.len() >= SHARED_BATCH_MIN);
+        self.writers += usize::from(start);
+        start
+    }
+
+    /// A writer's next batch, once the addresses of its last one (`done`) are released;
+    /// empty when the writer is to stop (counted already): nothing it may take is left,
+    /// or another writer runs and fewer than [`SHARED_BATCH_MIN`] requests wait (that
+    /// writer takes them). The last writer never leaves a request behind.
+    fn next_for_writer(&mut self, done: &mut Vec<Email>) -> Vec<Box<dyn Waiting>> {
+        for email in done.drain(..) {
+            self.in_flight.remove(&email);
+        }
+        let batch = if self.writers > 1 && self.waiting.len() < SHARED_BATCH_MIN {
+            vec![]
+        } else {
+            next_batch(&mut self.waiting, &mut self.in_flight)
+        };
+        if batch.is_empty() {
+            self.writers -= 1;
+        }
+        batch
+    }
 }
 
 impl std::fmt::Debug for NewRequestQueue {
@@ -284,13 +324,7 @@ impl Store {
         let (reply, answer) = oneshot::channel();
         let job = Job { by, email, decide, decided: std::sync::Mutex::new(None), reply };
         let writers = if self.backend() == DbBackend::Postgres { POSTGRES_WRITERS } else { 1 };
-        let start = {
-            let mut queue = self.inner.new_requests.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.waiting.push_back(Box::new(job));
-            let start = queue.writers < writers;
-            queue.writers += usize::from(start);
-            start
-        };
+        let start = self.inner.new_requests.lock().unwrap_or_else(PoisonError::into_inner).join(Box::new(job), writers);
         if start {
             self.spawn_writer(self.clone().drain_new_requests());
         }
@@ -298,24 +332,21 @@ impl Store {
     }
 
     /// Writes queued requests, batch after batch, until none is left that another
-    /// writer's batch does not hold back (that writer takes it next).
+    /// writer's batch does not hold back (that writer takes it next), or another writer
+    /// runs and too few wait to share (see [`NewRequestQueue::next_for_writer`]).
     async fn drain_new_requests(self) {
         let mut place = WriterPlace { store: self.clone(), holding: vec![], left: false };
         loop {
-            let batch = {
-                let mut queue = self.inner.new_requests.lock().unwrap_or_else(PoisonError::into_inner);
-                let queue = &mut *queue;
-                for email in place.holding.drain(..) {
-                    queue.in_flight.remove(&email);
-                }
-                let batch = next_batch(&mut queue.waiting, &mut queue.in_flight);
-                if batch.is_empty() {
-                    queue.writers -= 1;
-                    place.left = true;
-                    return;
-                }
-                batch
-            };
+            let batch = self
+                .inner
+                .new_requests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .next_for_writer(&mut place.holding);
+            if batch.is_empty() {
+                place.left = true;
+                return;
+            }
             place.holding.extend(batch.iter().map(|w| w.email().clone()));
             match self.retrying("new requests", || self.new_requests_attempt(&batch)).await {
                 Ok(()) => batch.into_iter().for_each(|w| w.answer(Ok(()))),
@@ -712,6 +743,42 @@ mod tests {
         let second = next_batch(&mut waiting, &mut in_flight);
         assert_eq!(local_parts(&second), ["a", "d", "c", "b"]);
         assert!(waiting.is_empty());
+    }
+
+    /// A writer starts for a request when none runs, and beside running ones only once
+    /// [`SHARED_BATCH_MIN`] requests wait; a writer with company stops rather than take
+    /// a smaller batch, and the last one takes whatever waits.
+    #[test]
+    fn writers_start_and_stop_so_that_batches_are_shared_not_split() {
+        let names: Vec<String> = (0..SHARED_BATCH_MIN + 1).map(|n| format!("r{n}")).collect();
+        let mut jobs = queue(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut q = NewRequestQueue::default();
+        let mut join = |q: &mut NewRequestQueue| q.join(jobs.pop_front().expect("a job"), 4);
+
+        assert!(join(&mut q), "no writer runs: one starts at once");
+        let first = q.next_for_writer(&mut vec![]);
+        assert_eq!(first.len(), 1, "a lone writer takes a lone request");
+        for _ in 1..SHARED_BATCH_MIN {
+            assert!(!join(&mut q), "too few wait to share: the running writer takes them next");
+        }
+        assert!(join(&mut q), "enough wait: a second writer starts");
+        assert_eq!(q.writers, 2);
+        let second = q.next_for_writer(&mut vec![]);
+        assert_eq!(second.len(), SHARED_BATCH_MIN);
+        assert!(q.waiting.is_empty());
+
+        // The first writer is done; with the second at work and nothing waiting, it stops.
+        let mut done: Vec<Email> = first.iter().map(|w| w.email().clone()).collect();
+        assert!(q.next_for_writer(&mut done).is_empty());
+        assert_eq!(q.writers, 1);
+        assert_eq!(q.in_flight.len(), SHARED_BATCH_MIN, "its addresses are released");
+
+        // A request joins while the second writes: it runs alone now, and takes it next
+        // even though one request is fewer than a shared batch.
+        q.waiting.push_back(queue(&["late"]).pop_front().expect("a job"));
+        let mut done: Vec<Email> = second.iter().map(|w| w.email().clone()).collect();
+        assert_eq!(local_parts(&q.next_for_writer(&mut done)), ["late"]);
+        assert_eq!(q.writers, 1);
     }
 
     #[test]
