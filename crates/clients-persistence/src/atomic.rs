@@ -207,8 +207,9 @@ impl Store {
 
     /// Writes decisions' changes, in an order that satisfies the foreign keys: the new
     /// requests of all of them (one statement), then each one's other row changes in
-    /// turn, then all audit entries and all emails (one statement each). On SQLite the
-    /// inserts go as one script ([`Script`]; two when other rows change between them).
+    /// turn, then all audit entries and all emails (one insert each). The inserts go as
+    /// one script ([`Script`]: one round trip; two when other rows change between
+    /// them).
     ///
     /// When this process delivers its own new emails (see `handoff`), they are written
     /// claimed, and returned with the end of their lease: the caller hands them to the
@@ -234,7 +235,7 @@ impl Store {
         let mut script = Script::new(backend);
         let requests: Vec<_> = all.iter().filter_map(|c| c.insert_request.as_ref()).map(request_row).collect();
         if !requests.is_empty() {
-            script.add(tx, access_request::Entity::insert_many(requests).build(backend)).await?;
+            script.add(access_request::Entity::insert_many(requests).build(backend));
         }
         if all.iter().any(changes_other_rows) {
             script.run(tx).await?;
@@ -244,7 +245,7 @@ impl Store {
         }
         let audit: Vec<_> = all.iter().flat_map(|c| &c.audit).map(audit_row).collect();
         if !audit.is_empty() {
-            script.add(tx, audit_event::Entity::insert_many(audit).build(backend)).await?;
+            script.add(audit_event::Entity::insert_many(audit).build(backend));
         }
         let key = &self.inner.outbox_key;
         let lease = self.handoff_lease();
@@ -262,7 +263,7 @@ impl Store {
             rows.push(row);
         }
         if !rows.is_empty() {
-            script.add(tx, outbox_message::Entity::insert_many(rows).build(backend)).await?;
+            script.add(outbox_message::Entity::insert_many(rows).build(backend));
         }
         Ok((script, handed))
     }

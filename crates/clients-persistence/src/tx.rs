@@ -156,60 +156,106 @@ impl Store {
     }
 }
 
-/// Statements of one transaction sent together. On SQLite every statement is a hand-off
-/// to the connection's own thread and an answer back, and under load the writer's
-/// chain of them, not the statements' work, sets the pace of every write: a script
-/// joins statements into one text, one hand-off, whose `?` parameters sqlx binds in
-/// order across them. PostgreSQL's extended protocol takes one statement at a time:
-/// there each statement runs as it is added.
+/// Statements of one transaction sent together: one round trip for all of them.
+///
+/// On SQLite every statement is a hand-off to the connection's own thread and an answer
+/// back, and under load the writer's chain of them, not the statements' work, sets the
+/// pace of every write: a script joins statements into one text, one hand-off, whose
+/// `?` parameters sqlx binds in order across them.
+///
+/// PostgreSQL's extended protocol takes one statement at a time, so there the script
+/// is one statement: the earlier ones become data-modifying `WITH` queries of the last
+/// (`WITH s0 AS (INSERT …), s1 AS (INSERT …) INSERT …`), their `$n` parameters
+/// renumbered to follow each other. PostgreSQL runs each of them once and to the end,
+/// all on one snapshot, and checks foreign keys when the whole statement is done: a
+/// row may reference a row that an earlier part of the script inserts, but no part
+/// reads what another one writes. Scripts hold inserts only (`Store::apply_all`).
 #[derive(Debug)]
 pub(crate) struct Script {
-    /// The text and values so far; `None` on PostgreSQL.
-    joined: Option<(String, Vec<Value>)>,
+    backend: DbBackend,
+    /// The statements' texts since the last run (on PostgreSQL renumbered already).
+    parts: Vec<String>,
+    /// Their values, in order.
+    values: Vec<Value>,
 }
 
 impl Script {
     pub(crate) fn new(backend: DbBackend) -> Self {
-        Self { joined: (backend == DbBackend::Sqlite).then(|| (String::new(), vec![])) }
+        Self { backend, parts: vec![], values: vec![] }
     }
 
-    /// Adds `stmt` (built for the store's backend; on SQLite with `?` parameters only):
-    /// on SQLite to the text that [`Script::run`] sends; on PostgreSQL it runs now.
-    pub(crate) async fn add<C: ConnectionTrait>(&mut self, db: &C, stmt: Statement) -> Result<(), DbErr> {
-        let Some((sql, values)) = &mut self.joined else {
-            db.execute_raw(stmt).await?;
-            return Ok(());
-        };
-        debug_assert!(
-            !stmt.sql.as_bytes().windows(2).any(|w| w[0] == b'$' && w[1].is_ascii_digit()),
-            "numbered parameters in a script: {}",
-            stmt.sql
-        );
-        if !sql.is_empty() {
-            sql.push_str(";\n");
+    /// Adds `stmt`, built for the store's backend (on SQLite with `?` parameters only,
+    /// on PostgreSQL with `$n` ones), to what [`Script::run`] sends.
+    pub(crate) fn add(&mut self, stmt: Statement) {
+        let values = stmt.values.map(|v| v.0).unwrap_or_default();
+        if self.backend == DbBackend::Postgres {
+            self.parts.push(renumbered(&stmt.sql, self.values.len()));
+        } else {
+            debug_assert!(
+                !stmt.sql.as_bytes().windows(2).any(|w| w[0] == b'$' && w[1].is_ascii_digit()),
+                "numbered parameters in a script: {}",
+                stmt.sql
+            );
+            self.parts.push(stmt.sql);
         }
-        sql.push_str(&stmt.sql);
-        values.extend(stmt.values.map(|v| v.0).unwrap_or_default());
-        Ok(())
+        self.values.extend(values);
     }
 
-    /// What was added since the last run, as one statement, not run (SQLite; `None`
-    /// when nothing was, and always on PostgreSQL, where each ran as it was added).
-    pub(crate) fn into_statement(self) -> Option<Statement> {
-        let (sql, values) = self.joined?;
-        (!sql.is_empty()).then(|| Statement::from_sql_and_values(DbBackend::Sqlite, sql, values))
+    /// What was added since the last run, as one statement, not run (`None` when
+    /// nothing was).
+    pub(crate) fn into_statement(mut self) -> Option<Statement> {
+        self.take()
+    }
+
+    fn take(&mut self) -> Option<Statement> {
+        let (mut parts, values) = (std::mem::take(&mut self.parts), std::mem::take(&mut self.values));
+        let last = parts.pop()?;
+        let sql = if parts.is_empty() {
+            last
+        } else if self.backend == DbBackend::Postgres {
+            let with: Vec<String> = parts.iter().enumerate().map(|(n, p)| format!("s{n} AS ({p})")).collect();
+            format!("WITH {} {last}", with.join(", "))
+        } else {
+            parts.push(last);
+            parts.join(";\n")
+        };
+        Some(Statement::from_sql_and_values(self.backend, sql, values))
     }
 
     /// Runs what was added since the last run, as one call.
     pub(crate) async fn run<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
-        if let Some((sql, values)) = &mut self.joined
-            && !sql.is_empty()
-        {
-            let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, std::mem::take(sql), std::mem::take(values));
+        if let Some(stmt) = self.take() {
             db.execute_raw(stmt).await?;
         }
         Ok(())
     }
+}
+
+/// `sql` with each parameter `$n` outside quotes turned into `$(n + by)`.
+fn renumbered(sql: &str, by: usize) -> String {
+    if by == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, '$') if chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut n = 0_usize;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                out.push_str(&(n + by).to_string());
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `count` parameters from `$first` on, for an `IN (…)` list: `$3, $4, $5`.
@@ -220,6 +266,35 @@ pub(crate) fn marks(first: usize, count: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PostgreSQL: one statement, the earlier ones as `WITH` queries, each parameter
+    /// numbered after the values before it; quoted text keeps its `$`.
+    #[test]
+    fn a_postgres_script_is_one_statement_with_its_parameters_numbered_in_order() {
+        let mut script = Script::new(DbBackend::Postgres);
+        let stmt =
+            |sql: &str, n: i32| Statement::from_sql_and_values(DbBackend::Postgres, sql, (0..n).map(Value::from));
+        script.add(stmt(r#"INSERT INTO "a" ("x", "y") VALUES ($1, $2), ($3, $4)"#, 4));
+        script.add(stmt(r#"INSERT INTO "b" ("$1") VALUES ($1, '$2 and $10', $10)"#, 10));
+        script.add(stmt("INSERT INTO c VALUES ($1)", 1));
+        let all = script.into_statement().expect("a statement");
+        assert_eq!(
+            all.sql,
+            r#"WITH s0 AS (INSERT INTO "a" ("x", "y") VALUES ($1, $2), ($3, $4)), s1 AS (INSERT INTO "b" ("$1") VALUES ($5, '$2 and $10', $14)) INSERT INTO c VALUES ($15)"#
+        );
+        assert_eq!(all.values.map(|v| v.0.len()), Some(15));
+        assert!(Script::new(DbBackend::Postgres).into_statement().is_none());
+    }
+
+    #[test]
+    fn an_sqlite_script_joins_its_statements() {
+        let mut script = Script::new(DbBackend::Sqlite);
+        script.add(Statement::from_sql_and_values(DbBackend::Sqlite, "INSERT INTO a VALUES (?)", [Value::from(1)]));
+        script.add(Statement::from_sql_and_values(DbBackend::Sqlite, "INSERT INTO b VALUES (?)", [Value::from(2)]));
+        let all = script.into_statement().expect("a statement");
+        assert_eq!(all.sql, "INSERT INTO a VALUES (?);\nINSERT INTO b VALUES (?)");
+        assert_eq!(all.values.map(|v| v.0.len()), Some(2));
+    }
 
     #[test]
     fn backoff_grows_is_capped_and_never_zero() {
