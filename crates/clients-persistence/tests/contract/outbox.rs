@@ -295,3 +295,36 @@ contract!(a_rounds_sent_messages_are_recorded_together_newest_email_deciding, |d
     );
     w.store.mark_sent(&[], w.now()).await.unwrap();
 });
+
+// A backlog is claimed in rounds of at most the limit, each message once, also by two
+// workers at a time: on PostgreSQL, an `IN (…)` subquery with `LIMIT … FOR UPDATE SKIP
+// LOCKED` could be run again within one claim and take far more than its limit.
+contract!(a_backlog_is_claimed_at_most_the_limit_at_a_time_each_message_once, |db: TestDb| async move {
+    let w = World::new(&db, Policy::default());
+    let client = w.account("client@example.com", Plan::Free, true).await;
+    let t0 = w.now();
+    let emails: Vec<OutgoingEmail> = (0..300_u128)
+        .map(|n| OutgoingEmail {
+            id: OutboxMessageId::from_uuid(Uuid::from_u128(5000 + n)),
+            to: email(&format!("agency{n}@example.com")),
+            notification: Notification::RequestDeclined { client_email: email("client@example.com") },
+            request: None,
+            created_at: t0,
+        })
+        .collect();
+    enqueue(&w.store, client.id, emails).await;
+    let lease = TimeDelta::seconds(60);
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let (a, b) = tokio::join!(w.store.claim_due(t0, 7, lease), w.store.claim_due(t0, 7, lease));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.len() <= 7 && b.len() <= 7, "{} and {} claimed with a limit of 7", a.len(), b.len());
+        if a.is_empty() && b.is_empty() {
+            break;
+        }
+        for c in a.iter().chain(&b) {
+            assert!(seen.insert(c.email.id), "claimed twice: {:?}", c.email.id);
+        }
+    }
+    assert_eq!(seen.len(), 300);
+});
