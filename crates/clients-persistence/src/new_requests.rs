@@ -87,13 +87,15 @@ const RECIPIENT_RECENT_LIMIT: u64 = 1_000;
 /// 'approved')` serves a lookup only when the planner can see that the query implies
 /// that condition, which it cannot for bound parameters (SQLite then picked another
 /// index on `agency_id` and read every row of the agency: 5 ms instead of 0.02 ms).
-/// A macro, so that [`PG_OPEN_REQUESTS`] can `concat!` it.
+/// A macro, so that [`PG_RECIPIENT_REQUESTS`] can `concat!` it.
 macro_rules! open_states_sql {
     () => {
         "state IN ('requested', 'approved')"
     };
 }
 const OPEN_STATES_SQL: &str = open_states_sql!();
+/// The same states, to pick the open requests from rows read ([`PG_RECIPIENT_REQUESTS`]).
+const OPEN_STATES: [&str; 2] = ["requested", "approved"];
 
 /// PostgreSQL's scope reads, each one text for any batch size (see the module's
 /// documentation); the SQLite forms are built by sea-query with `IN (…)` lists.
@@ -109,20 +111,33 @@ const OPEN_STATES_SQL: &str = open_states_sql!();
 /// values looks costlier, which a plan for an array of unknown length always does: the
 /// reads were planned on every run. Their generic plans are the plans wanted (index
 /// probes per element; docs/performance.md, round 12).
-const PG_LOCK_RECIPIENTS: &str = "SELECT pg_advisory_xact_lock(17228, k), \
+///
+/// The same statement reads the sessions presented (`$2`, none for a batch of agencies
+/// alone): they are not what the locks guard, so they need not wait for them, and the
+/// batch saves a round trip. The locks are a materialized `WITH` query, counted before
+/// the sessions are joined, so they are taken whether or not any session is asked for
+/// or found; the statement answers one row with no session when none is.
+const PG_LOCK_RECIPIENTS: &str = "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock(17228, k), \
     set_config('plan_cache_mode', 'force_generic_plan', true) FROM \
-    (SELECT DISTINCT hashtext(e) AS k FROM unnest($1::text[]) AS v (e)) AS keys ORDER BY k";
+    (SELECT DISTINCT hashtext(e) AS k FROM unnest($1::text[]) AS v (e)) AS keys ORDER BY k) \
+    SELECT s.* FROM (SELECT count(*) FROM locked) AS l (n) \
+    LEFT JOIN sessions AS s ON s.token_hash = ANY($2::bytea[])";
 /// The agency and client rows, `FOR SHARE`: see `atomic` (a new request changes
 /// neither account).
 const PG_SCOPE_ACCOUNTS: &str =
     "SELECT * FROM accounts WHERE id = ANY($1::uuid[]) OR email = ANY($2::text[]) ORDER BY id FOR SHARE";
-const PG_OPEN_REQUESTS: &str = concat!(
-    "SELECT * FROM access_requests WHERE agency_id = ANY($1::uuid[]) AND email = ANY($2::text[]) AND ",
-    open_states_sql!()
+/// The requests a batch's decisions read, in one statement: each recipient's newest
+/// (`n` up to [`RECIPIENT_RECENT_LIMIT`], from every agency: the daily cap) and the
+/// open requests of the batch's agencies to them (the duplicate check), whatever
+/// their age.
+const PG_RECIPIENT_REQUESTS: &str = concat!(
+    "SELECT * FROM (SELECT r.*, row_number() OVER (PARTITION BY email ORDER BY created_at DESC) AS n \
+     FROM access_requests AS r WHERE email = ANY($2::text[])) AS r \
+     WHERE n <= $3 OR (agency_id = ANY($1::uuid[]) AND ",
+    open_states_sql!(),
+    ")"
 );
 const PG_MEMBERS: &str = "SELECT * FROM memberships WHERE client_id = ANY($1::uuid[]) ORDER BY since, id";
-/// The sessions presented by the batch's [`By::Session`] requests.
-const PG_SESSIONS: &str = "SELECT * FROM sessions WHERE token_hash = ANY($1::bytea[])";
 
 /// Who asks for a new request: an agency already authenticated, or the bearer of a
 /// session token, resolved inside the batch ([`ScopeKey::NewRequestAs`]).
@@ -467,33 +482,41 @@ impl Store {
             .collect()
     }
 
-    /// PostgreSQL: the rows of a batch's scopes, the recipients locked first; one
-    /// statement per kind, each list bound as one array (see the module).
+    /// PostgreSQL: the rows of a batch's scopes, each list bound as one array (see the
+    /// module), in three statements (four when a recipient has an account): the
+    /// recipients' locks with the sessions presented, the accounts, the recipients'
+    /// requests (recent and open ones together), and the members of their teams.
     async fn pg_scope_rows<C: ConnectionTrait>(&self, tx: &C, keys: &[(By, Email)]) -> Result<ScopeRows, Failure> {
         let addresses = array(keys.iter().map(|(_, e)| e.as_str().to_owned()).collect::<Vec<_>>());
-        // The recipients' locks, first ([`PG_LOCK_RECIPIENTS`]). Volatile functions in
-        // the select list are evaluated after ORDER BY.
-        tx.query_all_raw(self.stmt(PG_LOCK_RECIPIENTS, [addresses.clone()])).await?;
-        let hashes = presented(keys);
-        let sessions = if hashes.is_empty() {
-            HashMap::new()
-        } else {
-            let rows = session::Entity::find().from_raw_sql(self.stmt(PG_SESSIONS, [array(hashes)])).all(tx).await?;
-            sessions_by_hash(&rows)?
-        };
+        // The recipients' locks, first, and the sessions presented
+        // ([`PG_LOCK_RECIPIENTS`]). Volatile functions in the select list are evaluated
+        // after ORDER BY.
+        let mut rows = vec![];
+        for row in tx.query_all_raw(self.stmt(PG_LOCK_RECIPIENTS, [addresses.clone(), array(presented(keys))])).await? {
+            if row.try_get::<Option<Vec<u8>>>("", "token_hash")?.is_some() {
+                rows.push(session::Model::from_query_result(&row, "")?);
+            }
+        }
+        let sessions = sessions_by_hash(&rows)?;
         let agencies: Vec<uuid::Uuid> =
             keys.iter().filter_map(|(by, _)| agency_of(*by, &sessions)).collect::<HashSet<_>>().into_iter().collect();
-        let ids = array(agencies);
+        let ids = array(agencies.clone());
         let accounts = account::Entity::find()
             .from_raw_sql(self.stmt(PG_SCOPE_ACCOUNTS, [ids.clone(), addresses.clone()]))
             .all(tx)
             .await?;
-        let open = access_request::Entity::find()
-            .from_raw_sql(self.stmt(PG_OPEN_REQUESTS, [ids, addresses.clone()]))
-            .all(tx)
-            .await?;
-        let sql = recent_requests("email, created_at", "= ANY($1::text[])");
-        let recent = recent_by_email(tx.query_all_raw(self.stmt(sql, [addresses])).await?)?;
+        let most = i64::try_from(RECIPIENT_RECENT_LIMIT).unwrap_or(i64::MAX);
+        let (mut open, mut recent) = (vec![], HashMap::<String, Vec<DateTime<Utc>>>::new());
+        let agencies: HashSet<uuid::Uuid> = agencies.into_iter().collect();
+        for row in tx.query_all_raw(self.stmt(PG_RECIPIENT_REQUESTS, [ids, addresses, Value::from(most)])).await? {
+            let request = access_request::Model::from_query_result(&row, "")?;
+            if row.try_get::<i64>("", "n")? <= most {
+                recent.entry(request.email.clone()).or_default().push(request.created_at);
+            }
+            if agencies.contains(&request.agency_id) && OPEN_STATES.contains(&request.state.as_str()) {
+                open.push(request);
+            }
+        }
         let clients: Vec<uuid::Uuid> =
             accounts.iter().filter(|a| keys.iter().any(|(_, e)| e.as_str() == a.email)).map(|a| a.id).collect();
         let members = if clients.is_empty() {
@@ -779,6 +802,11 @@ mod tests {
         let mut done: Vec<Email> = second.iter().map(|w| w.email().clone()).collect();
         assert_eq!(local_parts(&q.next_for_writer(&mut done)), ["late"]);
         assert_eq!(q.writers, 1);
+    }
+
+    #[test]
+    fn the_open_states_are_the_same_in_sql_and_in_code() {
+        assert_eq!(OPEN_STATES_SQL, format!("state IN ('{}')", OPEN_STATES.join("', '")));
     }
 
     #[test]
