@@ -7,10 +7,11 @@
 //! not per row. So a new request joins a queue; when no writer is busy it starts one,
 //! and so it does when fewer than the backend's writers (one on SQLite,
 //! [`POSTGRES_WRITERS`] on PostgreSQL) are busy and enough requests wait to share
-//! ([`SHARED_BATCH_MIN`]): a task that takes the queue's oldest requests (up to [`MAX_BATCH`]), reads
-//! all their scopes with one statement per kind, runs each request's decision in
-//! order, writes every decided row with one multi-row insert per table, and commits;
-//! then the next batch, until the queue holds nothing it may take.
+//! ([`SHARED_BATCH_MIN`]). A writer is a task that takes the queue's oldest requests
+//! (up to [`MAX_BATCH`]), reads all their scopes with a few statements whatever their
+//! number, runs each request's decision in order, writes every decided row with one
+//! multi-row insert per table (one script, see `tx::Script`), and commits; then the
+//! next batch, until the queue holds nothing it may take.
 //!
 //! What each caller sees is unchanged: its own decision on its own locked scope, and
 //! an answer only once its batch has committed. A batch never holds two requests to
@@ -62,7 +63,7 @@ use crate::tx::{Script, TxError};
 /// Most new requests one batch writes.
 const MAX_BATCH: usize = 64;
 
-/// Most batches written at once on PostgreSQL. A batch is about ten round trips, each
+/// Most batches written at once on PostgreSQL. A batch is about six round trips, each
 /// waiting on the server; with one batch at a time the machine sat ~60 % idle under a
 /// stream of new requests (`vmstat` during `cargo xtask bench --only new_request`).
 /// SQLite has one writer at a time: one batch.
@@ -70,8 +71,8 @@ const POSTGRES_WRITERS: usize = 4;
 
 /// How many requests must be waiting for a writer to start beside one already
 /// running, or to go on beside another one: fewer are left to the writer(s) at work,
-/// which take them with their next batch. A batch costs its ten round trips whatever
-/// its size; when every request that found a writer free started one, half the batches
+/// which take them with their next batch. A batch costs its round trips whatever its
+/// size; when every request that found a writer free started one, half the batches
 /// held a single request, and a new request cost a third more than with this rule
 /// (round 16, docs/performance.md). With no writer running, one starts at once, so a
 /// lone request waits for nothing.
