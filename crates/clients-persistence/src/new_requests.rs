@@ -499,16 +499,14 @@ impl Store {
             }
         }
         let sessions = sessions_by_hash(&rows)?;
-        let agencies: Vec<uuid::Uuid> =
-            keys.iter().filter_map(|(by, _)| agency_of(*by, &sessions)).collect::<HashSet<_>>().into_iter().collect();
-        let ids = array(agencies.clone());
+        let agencies: HashSet<uuid::Uuid> = keys.iter().filter_map(|(by, _)| agency_of(*by, &sessions)).collect();
+        let ids = array(agencies.iter().copied().collect::<Vec<_>>());
         let accounts = account::Entity::find()
             .from_raw_sql(self.stmt(PG_SCOPE_ACCOUNTS, [ids.clone(), addresses.clone()]))
             .all(tx)
             .await?;
         let most = i64::try_from(RECIPIENT_RECENT_LIMIT).unwrap_or(i64::MAX);
         let (mut open, mut recent) = (vec![], HashMap::<String, Vec<DateTime<Utc>>>::new());
-        let agencies: HashSet<uuid::Uuid> = agencies.into_iter().collect();
         for row in tx.query_all_raw(self.stmt(PG_RECIPIENT_REQUESTS, [ids, addresses, Value::from(most)])).await? {
             let request = access_request::Model::from_query_result(&row, "")?;
             if row.try_get::<i64>("", "n")? <= most {
